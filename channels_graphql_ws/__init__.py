@@ -1,0 +1,7 @@
+"""GraphQL over WebSocket for Django Channels, with Graphene-style subscriptions."""
+
+from .consumer import GraphqlWsConsumer
+
+__version__ = "1.0.0.dev0"
+
+__all__ = ["GraphqlWsConsumer", "__version__"]

@@ -1,0 +1,199 @@
+"""graphql-core glue: prepare documents once, execute them, shape the results.
+
+No Channels here, and only graphql-core's public API, so any graphql-core
+from 3.2 on works. Error formatting is passed in by the caller, because the
+consumer's ``_format_error`` is a documented override point.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    get_operation_ast,
+    parse,
+    validate,
+)
+from graphql.execution import MiddlewareManager
+
+ErrorFormatter = Callable[[Exception], dict[str, Any]]
+
+#: Operation name for which middleware is skipped: GraphiQL's schema fetch
+#: would otherwise run every middleware over thousands of fields.
+INTROSPECTION_OPERATION_NAME = "IntrospectionQuery"
+
+
+@dataclass(frozen=True)
+class PreparedDocument:
+    """A parsed document and its validation outcome, shared by all connections.
+
+    ``document`` is None when parsing failed; ``errors`` holds the syntax
+    error or every validation error in graphql-core's order.
+    """
+
+    document: DocumentNode | None
+    errors: tuple[GraphQLError, ...] = ()
+    # Operations looked up by name, filled lazily; safe to share because a
+    # document never changes once parsed.
+    _operations: dict[str | None, OperationDefinitionNode | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def operation(self, operation_name: str | None) -> OperationDefinitionNode | None:
+        """The operation to run, as graphql-core would pick it, or None."""
+        if self.document is None:
+            return None
+        try:
+            return self._operations[operation_name]
+        except KeyError:
+            found = get_operation_ast(self.document, operation_name)
+            self._operations[operation_name] = found
+            return found
+
+
+class DocumentCache:
+    """A bounded LRU of prepared documents, keyed by schema and query text.
+
+    Bounded twice: by entries and by the total length of the cached query
+    texts, so a client sending huge unique documents cannot grow it without
+    limit. Failures are cached too: a client repeating a bad document costs
+    one dict lookup.
+    """
+
+    def __init__(self, max_entries: int = 1000, max_chars: int = 10_000_000) -> None:
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self._entries: OrderedDict[tuple[GraphQLSchema, str], PreparedDocument] = (
+            OrderedDict()
+        )
+        self._chars = 0
+        # Sync broadcasts may prepare documents from worker threads.
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def prepare(self, schema: GraphQLSchema, query: str) -> PreparedDocument:
+        key = (schema, query)
+        with self._lock:
+            prepared = self._entries.get(key)
+            if prepared is not None:
+                self._entries.move_to_end(key)
+                return prepared
+        prepared = prepare_document(schema, query)
+        if len(query) > self.max_chars:
+            return prepared
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = prepared
+                self._chars += len(query)
+            while len(self._entries) > self.max_entries or self._chars > self.max_chars:
+                (_, old_query), _ = self._entries.popitem(last=False)
+                self._chars -= len(old_query)
+        return prepared
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._chars = 0
+
+
+#: The cache every consumer shares.
+document_cache = DocumentCache()
+
+
+def prepare_document(schema: GraphQLSchema, query: str) -> PreparedDocument:
+    """Parse and validate, reporting every problem as a ``GraphQLError``."""
+    try:
+        document = parse(query)
+    except GraphQLError as error:
+        return PreparedDocument(None, (error,))
+    except RecursionError:
+        return PreparedDocument(None, (GraphQLError("Document is nested too deeply."),))
+    try:
+        errors = validate(schema, document)
+    except RecursionError:
+        errors = [GraphQLError("Document is nested too deeply.")]
+    return PreparedDocument(document if not errors else None, tuple(errors))
+
+
+def operation_not_found_error(
+    prepared: PreparedDocument, operation_name: str | None
+) -> GraphQLError:
+    """The error graphql-core gives when it cannot pick the operation."""
+    if operation_name:
+        return GraphQLError(f"Unknown operation named '{operation_name}'.")
+    return GraphQLError("Must provide operation name if query contains multiple operations.")
+
+
+def is_subscription(operation: OperationDefinitionNode) -> bool:
+    return operation.operation is OperationType.SUBSCRIPTION
+
+
+async def execute_operation(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    *,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    context: Any,
+    middleware: MiddlewareManager | None,
+    root: Any = None,
+) -> ExecutionResult:
+    """Run a query or mutation; resolvers run on the loop, as graphql-core runs them."""
+    if operation_name == INTROSPECTION_OPERATION_NAME:
+        middleware = None
+    result = execute(
+        schema,
+        document,
+        root_value=root,
+        context_value=context,
+        variable_values=variables,
+        operation_name=operation_name,
+        middleware=middleware,
+    )
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def format_result(result: ExecutionResult, format_error: ErrorFormatter) -> dict[str, Any]:
+    """The ``payload`` of a ``next``/``data`` message: ``errors`` only when there are some."""
+    payload: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        payload["errors"] = [format_error(error) for error in result.errors]
+    if result.extensions:
+        payload["extensions"] = result.extensions
+    return payload
+
+
+def format_error(error: Exception) -> dict[str, Any]:
+    """Shape an error for the client, as the older release did.
+
+    A ``GraphQLError`` keeps graphql-core's shape; when it already carries
+    extensions, the original exception's class name is added as ``code``.
+    Anything else becomes ``"<Class>: <text>"`` with that class as ``code``.
+    """
+    if isinstance(error, GraphQLError):
+        formatted = dict(error.formatted)
+        extensions = formatted.get("extensions")
+        if extensions and "code" not in extensions and error.original_error is not None:
+            formatted["extensions"] = {
+                **extensions,
+                "code": type(error.original_error).__name__,
+            }
+        return formatted
+    name = type(error).__name__
+    return {"message": f"{name}: {error}", "extensions": {"code": name}}

@@ -1,0 +1,35 @@
+"""The two GraphQL-over-WebSocket subprotocols, sans I/O.
+
+Standard library only: no Django, Channels, graphql-core or asyncio, so the
+whole protocol can be tested synchronously and fuzzed.
+"""
+
+from .codes import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, SUBPROTOCOLS, CloseCode
+from .messages import OperationId, Subscribe
+from .server import (
+    Close,
+    ConnectionInitReceived,
+    OperationRequested,
+    OperationStopRequested,
+    Output,
+    PongReceived,
+    Send,
+    ServerConnection,
+)
+
+__all__ = [
+    "GRAPHQL_TRANSPORT_WS",
+    "GRAPHQL_WS",
+    "SUBPROTOCOLS",
+    "Close",
+    "CloseCode",
+    "ConnectionInitReceived",
+    "OperationId",
+    "OperationRequested",
+    "OperationStopRequested",
+    "Output",
+    "PongReceived",
+    "Send",
+    "ServerConnection",
+    "Subscribe",
+]

@@ -1,0 +1,58 @@
+"""Close codes and subprotocol names: the numbers both sides must agree on."""
+
+from __future__ import annotations
+
+import enum
+
+#: The modern subprotocol (npm ``graphql-ws``, Apollo's ``GraphQLWsLink``).
+GRAPHQL_TRANSPORT_WS = "graphql-transport-ws"
+#: The legacy subprotocol of ``subscriptions-transport-ws``.
+GRAPHQL_WS = "graphql-ws"
+
+#: Preference order when a client offers both.
+SUBPROTOCOLS = (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS)
+
+
+class CloseCode(enum.IntEnum):
+    """Every WebSocket close code our server sends, named as in PROTOCOL.md."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    LEGACY_CONNECTION_ERROR = 4000
+    BAD_REQUEST = 4400
+    UNAUTHORIZED = 4401
+    FORBIDDEN = 4403
+    SUBPROTOCOL_NOT_ACCEPTABLE = 4406
+    CONNECTION_INIT_TIMEOUT = 4408
+    SUBSCRIBER_ALREADY_EXISTS = 4409
+    TOO_MANY_INIT_REQUESTS = 4429
+
+
+#: The reason sent along with each code; clients show it in their logs.
+CLOSE_REASONS: dict[CloseCode, str] = {
+    CloseCode.NORMAL_CLOSURE: "Normal closure",
+    CloseCode.GOING_AWAY: "Server shutting down",
+    CloseCode.MESSAGE_TOO_BIG: "Message too big",
+    CloseCode.INTERNAL_ERROR: "Internal server error",
+    CloseCode.LEGACY_CONNECTION_ERROR: "Connection rejected",
+    CloseCode.BAD_REQUEST: "Invalid message received",
+    CloseCode.UNAUTHORIZED: "Unauthorized",
+    CloseCode.FORBIDDEN: "Forbidden",
+    CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE: "Subprotocol not acceptable",
+    CloseCode.CONNECTION_INIT_TIMEOUT: "Connection initialisation timeout",
+    CloseCode.SUBSCRIBER_ALREADY_EXISTS: "Subscriber already exists",
+    CloseCode.TOO_MANY_INIT_REQUESTS: "Too many initialisation requests",
+}
+
+#: RFC 6455 leaves 123 bytes for the reason in a close frame.
+MAX_CLOSE_REASON_BYTES = 123
+
+
+def limit_close_reason(reason: str) -> str:
+    """Cut a reason to what fits in a close frame, on a character boundary."""
+    encoded = reason.encode("utf-8", "replace")
+    if len(encoded) <= MAX_CLOSE_REASON_BYTES:
+        return reason
+    return encoded[: MAX_CLOSE_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."

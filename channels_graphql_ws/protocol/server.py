@@ -1,0 +1,384 @@
+"""The server side of both subprotocols as one state machine, with no I/O.
+
+Feed it what the client sent (``receive_frame``) and what the application
+decided (``acknowledge``, ``send_result``, ``complete``, ...); each call
+returns, in order, the events the application must act on and the messages
+and close to put on the wire. The machine owns every protocol rule, so the
+code around it cannot send a second ``complete``, a result after a close, or
+anything for an id that has ended.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .codes import CLOSE_REASONS, CloseCode, limit_close_reason
+from .dialects import DIALECTS, Dialect, Reply, Situation
+from .messages import (
+    ClientMessage,
+    Complete,
+    ConnectionInit,
+    ConnectionTerminate,
+    Fault,
+    Malformed,
+    MessageKind,
+    OperationId,
+    Ping,
+    Pong,
+    Subscribe,
+    parse_frame,
+    parse_message,
+)
+
+# ---------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Put this JSON message on the wire."""
+
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the WebSocket with this code; nothing is sent after it."""
+
+    code: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionInitReceived:
+    """Run the connect hook, then call ``acknowledge`` or ``reject``.
+
+    ``implicit`` is set when a legacy client started an operation without
+    sending ``connection_init``; ``payload`` is None then.
+    """
+
+    payload: Any
+    implicit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRequested:
+    """Run this operation; end it with ``complete`` or one of the error calls."""
+
+    message: Subscribe
+
+    @property
+    def id(self) -> OperationId:
+        return self.message.id
+
+
+@dataclass(frozen=True, slots=True)
+class OperationStopRequested:
+    """The client stopped a running operation: stop it, then call ``complete``."""
+
+    id: OperationId
+
+
+@dataclass(frozen=True, slots=True)
+class PongReceived:
+    """The client answered (or sent unasked) a ``pong``."""
+
+    payload: Any
+
+
+Event = Union[ConnectionInitReceived, OperationRequested, OperationStopRequested, PongReceived]
+Output = Union[Send, Close, Event]
+
+
+class ConnectionState(enum.Enum):
+    WAITING_INIT = enum.auto()
+    INIT_RECEIVED = enum.auto()  # the connect hook is running
+    ACKNOWLEDGED = enum.auto()
+    CLOSED = enum.auto()
+
+
+class OperationState(enum.Enum):
+    RUNNING = enum.auto()
+    STOPPING = enum.auto()  # the client asked to stop; results are dropped
+
+
+_FAULT_SITUATIONS = {
+    Fault.TOO_BIG: Situation.FRAME_TOO_BIG,
+    Fault.NOT_TEXT: Situation.NOT_JSON_OBJECT,
+    Fault.NOT_JSON: Situation.NOT_JSON_OBJECT,
+    Fault.NOT_OBJECT: Situation.NOT_JSON_OBJECT,
+    Fault.BAD_TYPE: Situation.BAD_TYPE,
+    Fault.BAD_PAYLOAD: Situation.BAD_PAYLOAD,
+}
+
+
+class ServerConnection:
+    """One WebSocket connection's protocol state, server side.
+
+    Every method returns a list of outputs (``Send``, ``Close`` or an event);
+    once the connection is closed every method returns an empty list.
+    """
+
+    def __init__(self, subprotocol: str, *, max_message_size: int | None = None) -> None:
+        self.dialect: Dialect = DIALECTS[subprotocol]
+        self.max_message_size = max_message_size
+        self.state = ConnectionState.WAITING_INIT
+        self._operations: dict[OperationId, OperationState] = {}
+        # Legacy operations started before the ack; released by acknowledge().
+        self._deferred: list[Subscribe] = []
+
+    # ------------------------------------------------------------ queries
+
+    @property
+    def subprotocol(self) -> str:
+        return self.dialect.subprotocol
+
+    @property
+    def closed(self) -> bool:
+        return self.state is ConnectionState.CLOSED
+
+    @property
+    def init_received(self) -> bool:
+        return self.state is not ConnectionState.WAITING_INIT
+
+    def is_active(self, op_id: OperationId) -> bool:
+        """Whether ``op_id`` was accepted and has not ended yet."""
+        return op_id in self._operations
+
+    def active_operations(self) -> list[OperationId]:
+        return list(self._operations)
+
+    # ------------------------------------------------------ from the client
+
+    def receive_frame(self, frame: str | bytes) -> list[Output]:
+        """Take one WebSocket frame as received: size check and JSON decoding."""
+        if self.closed:
+            return []
+        message = parse_frame(
+            frame,
+            kinds=self.dialect.kinds,
+            max_size=self.max_message_size,
+            integer_ids=self.dialect.integer_ids,
+        )
+        return self._receive(message)
+
+    def receive_message(self, message: object) -> list[Output]:
+        """Take a message the transport has already decoded from JSON."""
+        if self.closed:
+            return []
+        parsed = parse_message(
+            message, kinds=self.dialect.kinds, integer_ids=self.dialect.integer_ids
+        )
+        return self._receive(parsed)
+
+    def _receive(self, message: ClientMessage | Malformed) -> list[Output]:
+        if isinstance(message, Malformed):
+            return self._malformed(message)
+        if isinstance(message, Subscribe):
+            return self._subscribe(message)
+        if isinstance(message, Complete):
+            return self._client_complete(message.id)
+        if isinstance(message, ConnectionInit):
+            return self._connection_init(message)
+        if isinstance(message, Ping):
+            pong: dict[str, Any] = {"type": "pong"}
+            if message.has_payload:
+                pong["payload"] = message.payload
+            return [Send(pong)]
+        if isinstance(message, Pong):
+            return [PongReceived(message.payload)]
+        assert isinstance(message, ConnectionTerminate)
+        return self.close(CloseCode.NORMAL_CLOSURE)
+
+    def _connection_init(self, message: ConnectionInit) -> list[Output]:
+        if self.state is not ConnectionState.WAITING_INIT:
+            return self._answer(
+                Situation.REPEATED_INIT, None, "Too many initialisation requests"
+            )
+        self.state = ConnectionState.INIT_RECEIVED
+        return [ConnectionInitReceived(message.payload)]
+
+    def _subscribe(self, message: Subscribe) -> list[Output]:
+        if self.state is not ConnectionState.ACKNOWLEDGED:
+            if self.dialect.answer(Situation.OPERATION_BEFORE_ACK) is not Reply.IMPLICIT_INIT:
+                return self._answer(Situation.OPERATION_BEFORE_ACK, message.id, "")
+            outputs: list[Output] = []
+            if self.state is ConnectionState.WAITING_INIT:
+                self.state = ConnectionState.INIT_RECEIVED
+                outputs.append(ConnectionInitReceived(None, implicit=True))
+            self._deferred.append(message)
+            return outputs
+        if message.id in self._operations:
+            return self._answer(
+                Situation.DUPLICATE_ID,
+                message.id,
+                f"Subscriber for {message.id} already exists",
+            )
+        self._operations[message.id] = OperationState.RUNNING
+        return [OperationRequested(message)]
+
+    def _client_complete(self, op_id: OperationId) -> list[Output]:
+        if self._operations.get(op_id) is not OperationState.RUNNING:
+            return []  # unknown, ended, or already being stopped
+        self._operations[op_id] = OperationState.STOPPING
+        return [OperationStopRequested(op_id)]
+
+    def _malformed(self, message: Malformed) -> list[Output]:
+        if message.fault is Fault.BAD_ID:
+            if message.kind is MessageKind.COMPLETE:
+                situation = Situation.BAD_COMPLETE_ID
+            else:
+                situation = Situation.BAD_OPERATION_ID
+        else:
+            situation = _FAULT_SITUATIONS[message.fault]
+        if situation is Situation.BAD_TYPE:
+            shown = message.type.upper() if message.type is not None else ""
+            detail = f"Exception: Wrong message type '{shown}'!"
+        else:
+            detail = f"Invalid message received: {message.fault.value} ({message.detail})"
+        return self._answer(situation, message.id, detail)
+
+    # ------------------------------------------------- from the application
+
+    def acknowledge(
+        self, payload: dict[str, Any] | None = None, *, keepalive: bool = False
+    ) -> list[Output]:
+        """The connect hook accepted: send the ack (with ``payload`` if given).
+
+        ``keepalive`` says keep-alives are on; the legacy subprotocol then sends
+        its first ``ka`` right after the ack. Operations a legacy client started
+        before the ack come back as ``OperationRequested`` events.
+        """
+        if self.state is not ConnectionState.INIT_RECEIVED:
+            return []
+        self.state = ConnectionState.ACKNOWLEDGED
+        ack: dict[str, Any] = {"type": "connection_ack"}
+        if payload is not None:
+            ack["payload"] = payload
+        outputs: list[Output] = [Send(ack)]
+        if keepalive and self.dialect.keepalive_after_ack:
+            outputs.extend(self.keepalive())
+        deferred, self._deferred = self._deferred, []
+        for message in deferred:
+            outputs.extend(self._subscribe(message))
+        return outputs
+
+    def reject(self, error: dict[str, Any] | None = None) -> list[Output]:
+        """The connect hook refused; ``error`` is the formatted reason (legacy shows it)."""
+        if self.state is not ConnectionState.INIT_RECEIVED:
+            return []
+        self._deferred = []
+        answer = self.dialect.answer(Situation.CONNECTION_REJECTED)
+        if answer is Reply.CONNECTION_ERROR_AND_CLOSE:
+            payload = error if error is not None else {"message": "Connection rejected"}
+            message = {"type": "connection_error", "payload": payload}
+            return [Send(message), *self.close(CloseCode.LEGACY_CONNECTION_ERROR)]
+        assert isinstance(answer, CloseCode)
+        return self.close(answer)
+
+    def send_result(self, op_id: OperationId, result: dict[str, Any]) -> list[Output]:
+        """One result (``next``/``data``) of a running operation."""
+        if self._operations.get(op_id) is not OperationState.RUNNING or self.closed:
+            return []
+        return [Send({"type": self.dialect.result_type, "id": op_id, "payload": result})]
+
+    def complete(self, op_id: OperationId) -> list[Output]:
+        """End an operation normally, or after the client asked to stop it."""
+        if self._operations.pop(op_id, None) is None or self.closed:
+            return []
+        return [Send({"type": "complete", "id": op_id})]
+
+    def send_error(self, op_id: OperationId, errors: list[dict[str, Any]]) -> list[Output]:
+        """End an operation with an ``error`` message (it failed before running)."""
+        if self._operations.pop(op_id, None) is None or self.closed:
+            return []
+        return [self._error_message(op_id, errors)]
+
+    def send_document_errors(
+        self, op_id: OperationId, errors: list[dict[str, Any]]
+    ) -> list[Output]:
+        """End an operation whose document has syntax or validation errors."""
+        return self._end_with(Situation.DOCUMENT_ERRORS, op_id, errors)
+
+    def send_setup_errors(self, op_id: OperationId, errors: list[dict[str, Any]]) -> list[Output]:
+        """End a subscription whose ``subscribe`` hook failed."""
+        return self._end_with(Situation.SETUP_ERRORS, op_id, errors)
+
+    def keepalive(self) -> list[Output]:
+        """A keep-alive: ``ping`` on graphql-transport-ws, ``ka`` on legacy."""
+        if self.state is not ConnectionState.ACKNOWLEDGED:
+            return []
+        return [Send({"type": self.dialect.keepalive_type})]
+
+    def init_timeout(self) -> list[Output]:
+        """The init timer fired: close 4408 unless an init (or legacy start) came."""
+        if self.state is not ConnectionState.WAITING_INIT:
+            return []
+        return self.close(CloseCode.CONNECTION_INIT_TIMEOUT)
+
+    def close(self, code: int, reason: str | None = None) -> list[Output]:
+        """Close the connection; every later call returns nothing."""
+        if self.closed:
+            return []
+        self.state = ConnectionState.CLOSED
+        self._operations.clear()
+        self._deferred = []
+        if reason is None:
+            reason = CLOSE_REASONS.get(CloseCode(code), "") if code in CloseCode else ""
+        return [Close(code, limit_close_reason(reason))]
+
+    def connection_lost(self) -> None:
+        """The socket is gone (the client closed it): send nothing more."""
+        self.state = ConnectionState.CLOSED
+        self._operations.clear()
+        self._deferred = []
+
+    # ------------------------------------------------------------ helpers
+
+    def _end_with(
+        self, situation: Situation, op_id: OperationId, errors: list[dict[str, Any]]
+    ) -> list[Output]:
+        if self._operations.pop(op_id, None) is None or self.closed:
+            return []
+        answer = self.dialect.answer(situation)
+        if answer is Reply.OPERATION_ERROR:
+            return [self._error_message(op_id, errors)]
+        result = Send(
+            {
+                "type": self.dialect.result_type,
+                "id": op_id,
+                "payload": {"data": None, "errors": errors},
+            }
+        )
+        if answer is Reply.ERRORS_AS_RESULT_AND_COMPLETE:
+            return [result, Send({"type": "complete", "id": op_id})]
+        return [result]
+
+    def _error_message(self, op_id: OperationId | None, errors: list[dict[str, Any]]) -> Send:
+        payload: Any = errors if self.dialect.error_payload_is_list else {"errors": errors}
+        return Send({"type": "error", "id": op_id, "payload": payload})
+
+    def _answer(self, situation: Situation, op_id: OperationId | None, detail: str) -> list[Output]:
+        """Answer a client's mistake as this subprotocol's table says."""
+        answer = self.dialect.answer(situation)
+        if isinstance(answer, CloseCode):
+            return self.close(answer, detail or None)
+        if answer is Reply.IGNORE:
+            return []
+        if answer is Reply.CONNECTION_ERROR:
+            return [Send({"type": "connection_error", "payload": {"message": detail}})]
+        assert answer is Reply.OPERATION_ERROR, answer
+        error = {"message": detail, "extensions": {"code": _error_code(situation)}}
+        return [self._error_message(op_id, [error])]
+
+
+def _error_code(situation: Situation) -> str:
+    # The older release reported every wrong message as a plain ``Exception``.
+    return "Exception" if situation is Situation.BAD_TYPE else situation.name
+
+
+def answers_for(outputs: Iterable[Output]) -> list[Send | Close]:
+    """Only the wire outputs of a call, for callers and tests that want those."""
+    return [output for output in outputs if isinstance(output, (Send, Close))]
