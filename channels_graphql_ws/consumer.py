@@ -132,7 +132,9 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if chosen is None:
             # Never pick a subprotocol the client did not offer: accept bare, then refuse.
             await self.accept()
-            await self._close_socket(Close(CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable"))
+            await self._close_socket(
+                Close(CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable")
+            )
             return
         self._protocol = ServerConnection(chosen, max_message_size=self.max_message_size)
         await self.accept(chosen)
@@ -216,14 +218,12 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         else:
             if verdict is not False:
                 log.error(
-                    "%s",
-                    TypeError(
-                        "`on_connect` must return None, True, False or a dict, "
-                        f"not {type(verdict).__name__}; the connection is rejected."
-                    ),
+                    "TypeError: `on_connect` must return None, True, False or a dict, "
+                    "not %s; the connection is rejected.",
+                    type(verdict).__name__,
                 )
-            error = RuntimeError("Connection rejected!")
-            await self._apply(self._protocol.reject(self._format_error(error)))
+            rejection = RuntimeError("Connection rejected!")
+            await self._apply(self._protocol.reject(self._format_error(rejection)))
             return
         keepalive = self.send_ping_every is not None
         await self._apply(self._protocol.acknowledge(ack_payload, keepalive=keepalive))
@@ -260,56 +260,60 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self._apply(self._protocol.complete(op_id))
 
     async def _run_operation(self, message: Subscribe) -> None:
+        """Serve one operation; whatever fails ends it with an ``error``, never the socket."""
         protocol = self._protocol
         assert protocol is not None
-        op_id = message.id
         try:
-            try:
-                await _call_hook(self.on_operation, op_id, message.payload)
-            except Exception as error:
-                log.info("Operation %r refused by `on_operation`: %r", op_id, error)
-                await self._apply(protocol.send_error(op_id, [self._format_error(error)]))
-                return
-            schema = self._graphql_schema
-            prepared = execution.document_cache.prepare(schema, message.query)
-            if prepared.errors:
-                errors = [self._format_error(error) for error in prepared.errors]
-                await self._apply(protocol.send_document_errors(op_id, errors))
-                return
-            operation = prepared.operation(message.operation_name)
-            if operation is None:
-                error = execution.operation_not_found_error(prepared, message.operation_name)
-                await self._apply(
-                    protocol.send_document_errors(op_id, [self._format_error(error)])
-                )
-                return
-            if execution.is_subscription(operation):
-                error = GraphQLError("Subscriptions are not supported by this server yet.")
-                await self._apply(protocol.send_error(op_id, [self._format_error(error)]))
-                return
-            assert prepared.document is not None
-            started = time.monotonic()
-            result = await execution.execute_operation(
-                schema,
-                prepared.document,
-                operation_name=message.operation_name,
-                variables=message.variables,
-                context=self._operation_context(message),
-                middleware=self._middleware,
-            )
-            self._warn_if_slow(message, time.monotonic() - started)
-            for error in result.errors or ():
-                if error.original_error is not None:
-                    log.warning("Resolver error in operation %r: %s", op_id, error,
-                                exc_info=error.original_error)
-            payload = execution.format_result(result, self._format_error)
-            await self._apply(protocol.send_result(op_id, payload))
-            await self._apply(protocol.complete(op_id))
+            await self._serve_operation(protocol, message)
         except asyncio.CancelledError:
             raise
-        except Exception as error:
-            log.exception("Operation %r failed.", op_id)
-            await self._apply(protocol.send_error(op_id, [self._format_error(error)]))
+        except Exception as failure:
+            log.exception("Operation %r failed.", message.id)
+            await self._apply(protocol.send_error(message.id, [self._format_error(failure)]))
+
+    async def _serve_operation(self, protocol: ServerConnection, message: Subscribe) -> None:
+        op_id = message.id
+        try:
+            await _call_hook(self.on_operation, op_id, message.payload)
+        except Exception as refusal:
+            log.info("Operation %r refused by `on_operation`: %r", op_id, refusal)
+            await self._apply(protocol.send_error(op_id, [self._format_error(refusal)]))
+            return
+        schema = self._graphql_schema
+        prepared = execution.document_cache.prepare(schema, message.query)
+        operation = prepared.operation(message.operation_name)
+        if prepared.errors or operation is None or prepared.document is None:
+            errors = list(prepared.errors) or [
+                execution.operation_not_found_error(prepared, message.operation_name)
+            ]
+            formatted = [self._format_error(error) for error in errors]
+            await self._apply(protocol.send_document_errors(op_id, formatted))
+            return
+        if execution.is_subscription(operation):
+            unsupported = GraphQLError("Subscriptions are not supported by this server yet.")
+            await self._apply(protocol.send_error(op_id, [self._format_error(unsupported)]))
+            return
+        started = time.monotonic()
+        result = await execution.execute_operation(
+            schema,
+            prepared.document,
+            operation_name=message.operation_name,
+            variables=message.variables,
+            context=self._operation_context(message),
+            middleware=self._middleware,
+        )
+        self._warn_if_slow(message, time.monotonic() - started)
+        for error in result.errors or ():
+            if error.original_error is not None:
+                log.warning(
+                    "Resolver error in operation %r: %s",
+                    op_id,
+                    error,
+                    exc_info=error.original_error,
+                )
+        payload = execution.format_result(result, self._format_error)
+        await self._apply(protocol.send_result(op_id, payload))
+        await self._apply(protocol.complete(op_id))
 
     def _operation_context(self, message: Subscribe) -> DictAsObject:
         """A fresh context per operation; ``channels_scope`` is the live scope."""
@@ -332,8 +336,12 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 seconds,
                 limit,
             )
-            log.debug("Slow operation %r: query %r, variables %r.", message.id,
-                      message.query, message.variables)
+            log.debug(
+                "Slow operation %r: query %r, variables %r.",
+                message.id,
+                message.query,
+                message.variables,
+            )
 
     # ------------------------------------------------------------ tasks
 

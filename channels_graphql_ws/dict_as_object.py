@@ -21,7 +21,8 @@ class DictAsObject:
 
     def _asdict(self) -> dict[str, Any]:
         """The wrapped dict itself."""
-        return self._scope
+        scope: dict[str, Any] = self._scope
+        return scope
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

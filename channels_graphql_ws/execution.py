@@ -75,9 +75,7 @@ class DocumentCache:
     def __init__(self, max_entries: int = 1000, max_chars: int = 10_000_000) -> None:
         self.max_entries = max_entries
         self.max_chars = max_chars
-        self._entries: OrderedDict[tuple[GraphQLSchema, str], PreparedDocument] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[tuple[GraphQLSchema, str], PreparedDocument] = OrderedDict()
         self._chars = 0
         # Sync broadcasts may prepare documents from worker threads.
         self._lock = threading.Lock()
@@ -187,13 +185,10 @@ def format_error(error: Exception) -> dict[str, Any]:
     Anything else becomes ``"<Class>: <text>"`` with that class as ``code``.
     """
     if isinstance(error, GraphQLError):
-        formatted = dict(error.formatted)
-        extensions = formatted.get("extensions")
+        formatted: dict[str, Any] = dict(error.formatted)
+        extensions = error.extensions
         if extensions and "code" not in extensions and error.original_error is not None:
-            formatted["extensions"] = {
-                **extensions,
-                "code": type(error.original_error).__name__,
-            }
+            formatted["extensions"] = {**extensions, "code": type(error.original_error).__name__}
         return formatted
     name = type(error).__name__
     return {"message": f"{name}: {error}", "extensions": {"code": name}}

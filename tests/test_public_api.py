@@ -56,9 +56,7 @@ MAY_IMPORT_CONSUMER = {"__init__", "graphql_ws_consumer", "testing", "consumer"}
 NO_CHANNELS = {"execution", "dict_as_object", "serializer"}
 
 
-@pytest.mark.parametrize(
-    "path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.stem)
 def test_imports_flow_one_way(path):
     imported = _imported_modules(path)
     if path.stem not in MAY_IMPORT_CONSUMER:

@@ -31,7 +31,7 @@ class CloseCode(enum.IntEnum):
 
 
 #: The reason sent along with each code; clients show it in their logs.
-CLOSE_REASONS: dict[CloseCode, str] = {
+CLOSE_REASONS: dict[int, str] = {
     CloseCode.NORMAL_CLOSURE: "Normal closure",
     CloseCode.GOING_AWAY: "Server shutting down",
     CloseCode.MESSAGE_TOO_BIG: "Message too big",

@@ -11,11 +11,11 @@ import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 #: What identifies an operation: a string on graphql-transport-ws; the legacy
 #: subprotocol also accepts integers and echoes them back as integers.
-OperationId = Union[str, int]
+OperationId = str | int
 
 
 class MessageKind(enum.Enum):
@@ -79,7 +79,7 @@ class Complete:
     id: OperationId
 
 
-ClientMessage = Union[ConnectionInit, ConnectionTerminate, Ping, Pong, Subscribe, Complete]
+ClientMessage = ConnectionInit | ConnectionTerminate | Ping | Pong | Subscribe | Complete
 
 
 class Fault(enum.Enum):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from .codes import CLOSE_REASONS, CloseCode, limit_close_reason
 from .dialects import DIALECTS, Dialect, Reply, Situation
@@ -88,8 +88,8 @@ class PongReceived:
     payload: Any
 
 
-Event = Union[ConnectionInitReceived, OperationRequested, OperationStopRequested, PongReceived]
-Output = Union[Send, Close, Event]
+Event = ConnectionInitReceived | OperationRequested | OperationStopRequested | PongReceived
+Output = Send | Close | Event
 
 
 class ConnectionState(enum.Enum):
@@ -194,9 +194,7 @@ class ServerConnection:
 
     def _connection_init(self, message: ConnectionInit) -> list[Output]:
         if self.state is not ConnectionState.WAITING_INIT:
-            return self._answer(
-                Situation.REPEATED_INIT, None, "Too many initialisation requests"
-            )
+            return self._answer(Situation.REPEATED_INIT, None, "Too many initialisation requests")
         self.state = ConnectionState.INIT_RECEIVED
         return [ConnectionInitReceived(message.payload)]
 
@@ -326,7 +324,7 @@ class ServerConnection:
         self._operations.clear()
         self._deferred = []
         if reason is None:
-            reason = CLOSE_REASONS.get(CloseCode(code), "") if code in CloseCode else ""
+            reason = CLOSE_REASONS.get(code, "")
         return [Close(code, limit_close_reason(reason))]
 
     def connection_lost(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -28,9 +29,5 @@ async def make_client() -> AsyncIterator[Callable[..., Client]]:
 
     yield make
     for client in clients:
-        try:
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             await client.disconnect()
-        except (asyncio.TimeoutError, asyncio.CancelledError):
-            pass
-
-

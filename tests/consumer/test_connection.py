@@ -47,16 +47,20 @@ def test_schema_is_required():
 
 
 @pytest.mark.parametrize(
-    "payload", [{"token": "t"}, None, "", 42, [1, 2]], ids=["object", "null", "empty-string", "number", "list"]
+    "payload",
+    [{"token": "t"}, None, "", 42, [1, 2]],
+    ids=["object", "null", "empty-string", "number", "list"],
 )
 @pytest.mark.parametrize("is_async", [True, False], ids=["async", "sync"])
 async def test_on_connect_gets_the_payload_unchanged(make_client, payload, is_async):
     received = []
 
     if is_async:
+
         async def on_connect(self, payload):
             received.append(payload)
     else:
+
         def on_connect(self, payload):
             received.append(payload)
 
@@ -81,9 +85,11 @@ async def test_on_connect_gets_none_when_payload_is_absent(make_client):
 @pytest.mark.parametrize("is_async", [True, False], ids=["async", "sync"])
 async def test_on_connect_dict_becomes_the_ack_payload(make_client, is_async):
     if is_async:
+
         async def on_connect(self, payload):
             return {"user": "ann"}
     else:
+
         def on_connect(self, payload):
             return {"user": "ann"}
 
@@ -100,9 +106,11 @@ async def test_on_connect_true_is_a_plain_ack(make_client):
 @pytest.mark.parametrize("is_async", [True, False], ids=["async", "sync"])
 async def test_on_connect_false_closes_4403(make_client, is_async):
     if is_async:
+
         async def on_connect(self, payload):
             return False
     else:
+
         def on_connect(self, payload):
             return False
 
@@ -115,9 +123,11 @@ async def test_on_connect_false_closes_4403(make_client, is_async):
 @pytest.mark.parametrize("is_async", [True, False], ids=["async", "sync"])
 async def test_on_connect_raising_closes_4403(make_client, is_async):
     if is_async:
+
         async def on_connect(self, payload):
             raise RuntimeError("nope")
     else:
+
         def on_connect(self, payload):
             raise RuntimeError("nope")
 
@@ -133,13 +143,15 @@ async def test_on_connect_returning_another_type_is_logged_and_rejected(make_cli
     with caplog.at_level(logging.ERROR, logger="channels_graphql_ws"):
         await client.send({"type": "connection_init"})
         await client.assert_closed(4403)
-    assert any("TypeError" in record.getMessage() or "must return" in record.getMessage()
-               for record in caplog.records)
+    assert any(
+        "TypeError" in record.getMessage() or "must return" in record.getMessage()
+        for record in caplog.records
+    )
 
 
 async def test_setting_changed_with_setattr_after_definition_is_used(make_client):
     cls = consumer_class()
-    setattr(cls, "on_connect", lambda self, payload: {"set": "later"})
+    cls.on_connect = lambda self, payload: {"set": "later"}
     client = make_client(cls)
     assert (await client.connect_and_init())["payload"] == {"set": "later"}
 
@@ -236,12 +248,26 @@ async def test_send_ping_every_sends_pings_after_the_ack(make_client):
         json.dumps({"type": "subscribe", "id": 1, "payload": {"query": "{ hello }"}}),
         json.dumps({"type": "subscribe", "id": "1"}),
         json.dumps({"type": "subscribe", "id": "1", "payload": {"query": 5}}),
-        json.dumps({"type": "subscribe", "id": "1", "payload": {"query": "{ hello }", "variables": []}}),
+        json.dumps(
+            {"type": "subscribe", "id": "1", "payload": {"query": "{ hello }", "variables": []}}
+        ),
     ],
     ids=[
-        "not-json", "array", "string", "null", "deep-nesting", "no-type", "type-not-string",
-        "unknown-type", "legacy-start", "server-next", "no-id", "int-id", "no-payload",
-        "query-not-string", "variables-not-object",
+        "not-json",
+        "array",
+        "string",
+        "null",
+        "deep-nesting",
+        "no-type",
+        "type-not-string",
+        "unknown-type",
+        "legacy-start",
+        "server-next",
+        "no-id",
+        "int-id",
+        "no-payload",
+        "query-not-string",
+        "variables-not-object",
     ],
 )
 async def test_malformed_frames_close_4400(make_client, frame):

@@ -18,9 +18,11 @@ async def test_on_operation_sees_id_and_payload_before_running(make_client, is_a
     seen = []
 
     if is_async:
+
         async def on_operation(self, op_id, payload):
             seen.append((op_id, payload))
     else:
+
         def on_operation(self, op_id, payload):
             seen.append((op_id, payload))
 
@@ -33,10 +35,12 @@ async def test_on_operation_sees_id_and_payload_before_running(make_client, is_a
 @pytest.mark.parametrize("is_async", [True, False], ids=["async", "sync"])
 async def test_on_operation_raising_sends_error_and_keeps_socket(make_client, is_async):
     if is_async:
+
         async def on_operation(self, op_id, payload):
             if op_id == "denied":
                 raise PermissionError("not allowed")
     else:
+
         def on_operation(self, op_id, payload):
             if op_id == "denied":
                 raise PermissionError("not allowed")
@@ -105,7 +109,7 @@ async def test_middleware_manager_and_async_middleware_are_accepted(make_client)
 async def test_middleware_set_with_setattr_applies_to_new_connections(make_client):
     calls = []
     cls = consumer_class()
-    setattr(cls, "middleware", [_recording_middleware("late", calls)])
+    cls.middleware = [_recording_middleware("late", calls)]
     client = make_client(cls)
     await client.connect_and_init()
     await client.execute("m", "{ hello }")
@@ -135,9 +139,7 @@ async def test_context_carries_scope_channel_and_operation(make_client):
         "graphql_operation_id",
         "graphql_operation_name",
     ]
-    payload = await client.execute(
-        "ctx2", "query N { contextValue(key: \"graphql_operation_id\") }"
-    )
+    payload = await client.execute("ctx2", 'query N { contextValue(key: "graphql_operation_id") }')
     assert payload["data"]["contextValue"] == "'ctx2'"
 
 
@@ -213,5 +215,7 @@ async def test_slow_operation_is_warned_about(make_client, caplog):
     with caplog.at_level(logging.WARNING, logger="channels_graphql_ws"):
         await client.execute("slow", "{ slow(seconds: 0.1) }")
         await client.execute("fast", "{ hello }")
-    warnings = [r.getMessage() for r in caplog.records if "warn_operation_timeout" in r.getMessage()]
+    warnings = [
+        r.getMessage() for r in caplog.records if "warn_operation_timeout" in r.getMessage()
+    ]
     assert len(warnings) == 1 and "'slow'" in warnings[0]
