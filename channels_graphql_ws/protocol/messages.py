@@ -129,7 +129,7 @@ def parse_frame(
     if max_size is not None and _utf8_size_over(frame, max_size):
         return Malformed(Fault.TOO_BIG, f"over {max_size} bytes")
     try:
-        decoded = json.loads(frame)
+        decoded = json.loads(frame, parse_constant=_reject_non_json_constant)
     except (ValueError, RecursionError) as error:
         # RecursionError: deeply nested arrays must not take the consumer down.
         return Malformed(Fault.NOT_JSON, type(error).__name__)
@@ -181,6 +181,11 @@ def parse_message(
         operation_name=payload.get("operationName"),
         extensions=payload.get("extensions"),
     )
+
+
+def _reject_non_json_constant(name: str) -> Any:
+    """``NaN`` and ``Infinity`` are Python's extensions, not JSON: refuse them."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def _is_id(value: object, *, integer_ids: bool) -> bool:
