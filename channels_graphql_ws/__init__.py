@@ -1,7 +1,8 @@
 """GraphQL over WebSocket for Django Channels, with Graphene-style subscriptions."""
 
+from .client import GraphqlWsClient, GraphqlWsResponseError
 from .consumer import GraphqlWsConsumer
 
 __version__ = "1.0.0.dev0"
 
-__all__ = ["GraphqlWsConsumer", "__version__"]
+__all__ = ["GraphqlWsClient", "GraphqlWsConsumer", "GraphqlWsResponseError", "__version__"]

@@ -19,3 +19,6 @@ if not settings.configured:
         USE_TZ=True,
     )
     django.setup()
+
+# The public fixture `graphql_ws_client`, as users enable it.
+pytest_plugins = ["channels_graphql_ws.testing"]
