@@ -71,6 +71,10 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     middleware: ClassVar[Any] = None
     #: Prefix of Channels group names; read from this base class only.
     group_name_prefix: ClassVar[str] = "GQLWS"
+    #: With ``send_ping_every``: seconds a ``pong`` may take before the socket is
+    #: closed with 1011 (graphql-transport-ws only: legacy clients never answer
+    #: ``ka``). None: never.
+    pong_timeout: ClassVar[float | None] = None
     #: Largest incoming frame in bytes (close 1009 above it); None: no limit.
     max_message_size: ClassVar[int | None] = 1024 * 1024
 
@@ -110,6 +114,8 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self._operation_tasks: dict[OperationId, asyncio.Task[Any]] = {}
         self._init_timer: asyncio.Task[Any] | None = None
         self._keepalive_task: asyncio.Task[Any] | None = None
+        self._pong_watchdog: asyncio.Task[Any] | None = None
+        self._last_pong_at = 0.0
         self._subscriptions_by_id: dict[OperationId, Any] = {}
 
     @property
@@ -176,7 +182,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             elif isinstance(output, ConnectionInitReceived):
                 await self._start_connect_hook(output.payload)
             elif isinstance(output, PongReceived):
-                pass  # Liveness tracking comes with `pong_timeout`.
+                self._last_pong_at = time.monotonic()
 
     async def _close_socket(self, close: Close) -> None:
         message: dict[str, Any] = {"type": "websocket.close", "code": int(close.code)}
@@ -234,7 +240,19 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         assert self._protocol is not None and interval is not None
         while not self._protocol.closed:
             await asyncio.sleep(interval)
+            sent_at = time.monotonic()
             await self._apply(self._protocol.keepalive())
+            pong_timeout = self.pong_timeout
+            if pong_timeout is not None and self._pong_watchdog is None:
+                self._pong_watchdog = self._spawn(self._expect_pong(sent_at, pong_timeout))
+
+    async def _expect_pong(self, ping_sent_at: float, timeout: float) -> None:
+        """Close (if the subprotocol says so) when no pong follows the ping in time."""
+        assert self._protocol is not None
+        await asyncio.sleep(timeout)
+        self._pong_watchdog = None
+        if self._last_pong_at < ping_sent_at:
+            await self._apply(self._protocol.pong_timeout())
 
     # ------------------------------------------------------ operations
 

@@ -29,6 +29,7 @@ class Situation(enum.Enum):
     CONNECTION_REJECTED = enum.auto()  # the application refused the init
     DOCUMENT_ERRORS = enum.auto()  # syntax or validation errors
     SETUP_ERRORS = enum.auto()  # a subscription's subscribe() hook failed
+    PONG_TIMEOUT = enum.auto()  # our keep-alive ping got no pong in time
 
 
 class Reply(enum.Enum):
@@ -94,6 +95,7 @@ TRANSPORT_WS = Dialect(
         Situation.CONNECTION_REJECTED: CloseCode.FORBIDDEN,
         Situation.DOCUMENT_ERRORS: Reply.OPERATION_ERROR,
         Situation.SETUP_ERRORS: Reply.OPERATION_ERROR,
+        Situation.PONG_TIMEOUT: CloseCode.INTERNAL_ERROR,
     },
 )
 
@@ -123,6 +125,8 @@ LEGACY_WS = Dialect(
         Situation.CONNECTION_REJECTED: Reply.CONNECTION_ERROR_AND_CLOSE,
         Situation.DOCUMENT_ERRORS: Reply.ERRORS_AS_RESULT_AND_COMPLETE,
         Situation.SETUP_ERRORS: Reply.ERRORS_AS_RESULT,
+        # Legacy clients never answer `ka`, so silence proves nothing.
+        Situation.PONG_TIMEOUT: Reply.IGNORE,
     },
 )
 

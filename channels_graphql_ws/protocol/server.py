@@ -126,8 +126,9 @@ class ServerConnection:
         self.max_message_size = max_message_size
         self.state = ConnectionState.WAITING_INIT
         self._operations: dict[OperationId, OperationState] = {}
-        # Legacy operations started before the ack; released by acknowledge().
-        self._deferred: list[Subscribe] = []
+        # Legacy starts (and stops) received before the ack, in order; replayed
+        # by acknowledge().
+        self._deferred: list[Subscribe | Complete] = []
 
     # ------------------------------------------------------------ queries
 
@@ -218,6 +219,9 @@ class ServerConnection:
         return [OperationRequested(message)]
 
     def _client_complete(self, op_id: OperationId) -> list[Output]:
+        if self._deferred:  # a legacy stop may be for a start held back: keep the order
+            self._deferred.append(Complete(op_id))
+            return []
         if self._operations.get(op_id) is not OperationState.RUNNING:
             return []  # unknown, ended, or already being stopped
         self._operations[op_id] = OperationState.STOPPING
@@ -247,7 +251,8 @@ class ServerConnection:
 
         ``keepalive`` says keep-alives are on; the legacy subprotocol then sends
         its first ``ka`` right after the ack. Operations a legacy client started
-        before the ack come back as ``OperationRequested`` events.
+        before the ack come back as ``OperationRequested`` events (followed by
+        ``OperationStopRequested`` if the client also stopped them).
         """
         if self.state is not ConnectionState.INIT_RECEIVED:
             return []
@@ -260,7 +265,7 @@ class ServerConnection:
             outputs.extend(self.keepalive())
         deferred, self._deferred = self._deferred, []
         for message in deferred:
-            outputs.extend(self._subscribe(message))
+            outputs.extend(self._receive(message))
         return outputs
 
     def reject(self, error: dict[str, Any] | None = None) -> list[Output]:
@@ -315,6 +320,12 @@ class ServerConnection:
         if self.state is not ConnectionState.WAITING_INIT:
             return []
         return self.close(CloseCode.CONNECTION_INIT_TIMEOUT)
+
+    def pong_timeout(self) -> list[Output]:
+        """A keep-alive got no pong in time: close 1011 where the subprotocol has pongs."""
+        if self.state is not ConnectionState.ACKNOWLEDGED:
+            return []
+        return self._answer(Situation.PONG_TIMEOUT, None, "No pong received in time")
 
     def close(self, code: int, reason: str | None = None) -> list[Output]:
         """Close the connection; every later call returns nothing."""

@@ -1154,3 +1154,12 @@ def test_close_reason_fits_in_a_close_frame(op_id: str) -> None:
     encoded = close.reason.encode("utf-8")  # raises if cut inside a character
     assert len(encoded) <= MAX_CLOSE_REASON_BYTES
     assert close.reason
+
+
+def test_pong_timeout_closes_1011_once_acknowledged() -> None:
+    """Decision 21: our keep-alive unanswered within `pong_timeout` closes 1011."""
+    assert connection("pending").pong_timeout() == []
+    conn = connection("acked")
+    [close] = conn.pong_timeout()
+    assert close == Close(CloseCode.INTERNAL_ERROR, "No pong received in time")
+    assert conn.closed and conn.pong_timeout() == []
