@@ -94,6 +94,19 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         The return value is ignored. May be a plain (sync) method as well.
         """
 
+    def _confirmation_payload(self) -> dict[str, Any]:
+        """The result sent when a subscription starts, with ``confirm_subscriptions``.
+
+        ``data`` goes out as given; ``errors`` (exceptions) are formatted, and
+        the key is left out when there are none, so the default is ``{"data": None}``.
+        """
+        message = self.subscription_confirmation_message
+        payload: dict[str, Any] = {"data": message.get("data")}
+        errors = message.get("errors")
+        if errors:
+            payload["errors"] = [self._format_error(error) for error in errors]
+        return payload
+
     @staticmethod
     def _format_error(error: Exception) -> dict[str, Any]:
         """Turn an error into what the client sees; override to enrich errors."""

@@ -219,3 +219,20 @@ async def test_slow_operation_is_warned_about(make_client, caplog):
         r.getMessage() for r in caplog.records if "warn_operation_timeout" in r.getMessage()
     ]
     assert len(warnings) == 1 and "'slow'" in warnings[0]
+
+
+# ------------------------------------------------- subscription confirmation
+
+
+def test_default_confirmation_is_data_null_without_errors_key():
+    consumer = consumer_class()()
+    assert consumer._confirmation_payload() == {"data": None}
+
+
+def test_custom_confirmation_data_goes_out_as_given_and_errors_are_formatted():
+    message = {"data": ["any", {"json": 1}], "errors": [RuntimeError("abc")]}
+    consumer = consumer_class(subscription_confirmation_message=message)()
+    assert consumer._confirmation_payload() == {
+        "data": ["any", {"json": 1}],
+        "errors": [{"message": "RuntimeError: abc", "extensions": {"code": "RuntimeError"}}],
+    }
