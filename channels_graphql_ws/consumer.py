@@ -315,7 +315,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         operation = prepared.operation(message.operation_name)
         if prepared.errors or operation is None or prepared.document is None:
             errors = list(prepared.errors) or [
-                execution.operation_not_found_error(prepared, message.operation_name)
+                execution.operation_not_found_error(message.operation_name)
             ]
             formatted = [self._format_error(error) for error in errors]
             await self._apply(protocol.send_document_errors(op_id, formatted))

@@ -127,9 +127,7 @@ def prepare_document(schema: GraphQLSchema, query: str) -> PreparedDocument:
     return PreparedDocument(document if not errors else None, tuple(errors))
 
 
-def operation_not_found_error(
-    prepared: PreparedDocument, operation_name: str | None
-) -> GraphQLError:
+def operation_not_found_error(operation_name: str | None) -> GraphQLError:
     """The error graphql-core gives when it cannot pick the operation."""
     if operation_name:
         return GraphQLError(f"Unknown operation named '{operation_name}'.")
