@@ -6,6 +6,7 @@ assertions test suites written for 1.0.0rc7 use.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -42,6 +43,9 @@ class GraphqlWsTransport(transport.GraphqlWsTransport):
         await self._communicator.send_json_to(message)
 
     async def receive(self, timeout: float | None = None) -> dict[str, Any]:
+        if self._disconnected and self._communicator.output_queue.empty():
+            # Nothing can arrive any more: say so now rather than after the timeout.
+            raise asyncio.TimeoutError("The connection is closed; nothing more will arrive.")
         # The communicator's queue keeps a message if this wait is cancelled.
         message = await self._communicator.receive_json_from(timeout or self.TIMEOUT)
         return dict(message)

@@ -70,8 +70,13 @@ async def test_connect_only_then_raw_message(graphql_ws_client):
     assert client.connected
     await client.send_raw_message({"type": "subscribe", "id": "1", "payload": {}})
     await client.wait_disconnect(assert_code=4400)
-    # A second disconnect after wait_disconnect is harmless.
+    # A second disconnect after wait_disconnect is harmless, and so is a
+    # receive: it says at once that nothing more will come.
     await client.finalize()
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(asyncio.TimeoutError):
+        await client.transport.receive(timeout=5)
+    assert asyncio.get_running_loop().time() - started < 1
 
 
 @BOTH
