@@ -2,7 +2,14 @@
 
 from .client import GraphqlWsClient, GraphqlWsResponseError
 from .consumer import GraphqlWsConsumer
+from .subscription import Subscription
 
 __version__ = "1.0.0.dev0"
 
-__all__ = ["GraphqlWsClient", "GraphqlWsConsumer", "GraphqlWsResponseError", "__version__"]
+__all__ = [
+    "GraphqlWsClient",
+    "GraphqlWsConsumer",
+    "GraphqlWsResponseError",
+    "Subscription",
+    "__version__",
+]

@@ -8,18 +8,20 @@ in tasks it owns, and ends every one of those tasks when the socket closes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from graphql import GraphQLError, GraphQLSchema
+from graphql import DocumentNode, ExecutionResult, GraphQLResolveInfo, GraphQLSchema
 from graphql.execution import MiddlewareManager
 
-from . import execution
+from . import broadcast, execution, serializer, subscription
 from .dict_as_object import DictAsObject
 from .protocol import (
     SUBPROTOCOLS,
@@ -129,7 +131,16 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self._keepalive_task: asyncio.Task[Any] | None = None
         self._pong_watchdog: asyncio.Task[Any] | None = None
         self._last_pong_at = 0.0
-        self._subscriptions_by_id: dict[OperationId, Any] = {}
+        # Each operation's "setup done" flag: stops wait on it, and each
+        # operation's setup waits for the previous one's (arrival order).
+        self._setups: dict[OperationId, asyncio.Event] = {}
+        self._last_setup: asyncio.Event | None = None
+        # Subscriptions from the start of their setup, and the live ones.
+        self._subscription_records: dict[OperationId, _SubscriptionRecord] = {}
+        self._subscriptions_by_id: dict[OperationId, _SubscriptionRecord] = {}
+        # Groups this connection joined, with the operations that need each.
+        self._ids_by_group: dict[str, set[OperationId]] = {}
+        broadcast.note_consumer_created()
 
     @property
     def _subscriptions(self) -> Mapping[OperationId, Any]:
@@ -177,7 +188,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             log.debug("WebSocket closed with code %s.", code)
         if self._protocol is not None:
             self._protocol.connection_lost()
-        await self._end_tasks()
+        await self._end_all_subscriptions()
 
     # ------------------------------------------------ protocol outputs
 
@@ -270,39 +281,76 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     # ------------------------------------------------------ operations
 
     async def _start_operation(self, message: Subscribe) -> None:
+        op_id = message.id
+        # Setups run in arrival order, so a mutation sent right after a
+        # subscribe finds that subscription live; executions still overlap.
+        previous, setup_done = self._last_setup, asyncio.Event()
+        self._setups[op_id] = self._last_setup = setup_done
         if self.strict_ordering:
-            await self._run_operation(message)
+            await self._run_operation(message, previous, setup_done)
             return
-        task = self._spawn(self._run_operation(message))
-        self._operation_tasks[message.id] = task
-        task.add_done_callback(lambda _: self._forget_operation_task(message.id, task))
+        task = self._spawn(self._run_operation(message, previous, setup_done))
+        self._operation_tasks[op_id] = task
+        task.add_done_callback(lambda _: self._forget_operation_task(op_id, task))
 
     def _forget_operation_task(self, op_id: OperationId, task: asyncio.Task[Any]) -> None:
         if self._operation_tasks.get(op_id) is task:
             del self._operation_tasks[op_id]
 
+    def _finish_setup(self, op_id: OperationId, setup_done: asyncio.Event) -> None:
+        setup_done.set()
+        if self._setups.get(op_id) is setup_done:
+            del self._setups[op_id]
+
+    async def _wait_for_setup(self, op_id: OperationId) -> None:
+        setup_done = self._setups.get(op_id)
+        if setup_done is not None:
+            await setup_done.wait()
+
     async def _stop_operation(self, op_id: OperationId) -> None:
-        """The client sent ``complete``: drop the result and answer ``complete``."""
+        """The client sent ``complete``/``stop`` (the protocol passes on only the first)."""
+        if self.strict_ordering:
+            await self._stop_requested(op_id)
+        else:
+            # A task: waiting for a subscription's setup must not hold up the socket.
+            self._spawn(self._stop_requested(op_id))
+
+    async def _stop_requested(self, op_id: OperationId) -> None:
         assert self._protocol is not None
+        await self._wait_for_setup(op_id)
+        if op_id in self._subscription_records:
+            await self._end_subscription(op_id)
+            return
+        # A query or mutation: its result is never sent; the client gets complete.
         task = self._operation_tasks.get(op_id)
         if task is not None:
             task.cancel()
             await asyncio.wait([task])
         await self._apply(self._protocol.complete(op_id))
 
-    async def _run_operation(self, message: Subscribe) -> None:
+    async def _run_operation(
+        self, message: Subscribe, previous: asyncio.Event | None, setup_done: asyncio.Event
+    ) -> None:
         """Serve one operation; whatever fails ends it with an ``error``, never the socket."""
         protocol = self._protocol
         assert protocol is not None
         try:
-            await self._serve_operation(protocol, message)
+            if previous is not None:
+                await previous.wait()
+            await self._serve_operation(
+                protocol, message, lambda: self._finish_setup(message.id, setup_done)
+            )
         except asyncio.CancelledError:
             raise
         except Exception as failure:
             log.exception("Operation %r failed.", message.id)
             await self._apply(protocol.send_error(message.id, [self._format_error(failure)]))
+        finally:
+            self._finish_setup(message.id, setup_done)
 
-    async def _serve_operation(self, protocol: ServerConnection, message: Subscribe) -> None:
+    async def _serve_operation(
+        self, protocol: ServerConnection, message: Subscribe, finish_setup: Callable[[], None]
+    ) -> None:
         op_id = message.id
         try:
             await _call_hook(self.on_operation, op_id, message.payload)
@@ -321,9 +369,9 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self._apply(protocol.send_document_errors(op_id, formatted))
             return
         if execution.is_subscription(operation):
-            unsupported = GraphQLError("Subscriptions are not supported by this server yet.")
-            await self._apply(protocol.send_error(op_id, [self._format_error(unsupported)]))
+            await self._serve_subscription(protocol, message, prepared.document)
             return
+        finish_setup()
         started = time.monotonic()
         result = await execution.execute_operation(
             schema,
@@ -334,6 +382,12 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             middleware=self._middleware,
         )
         self._warn_if_slow(message, time.monotonic() - started)
+        self._log_resolver_errors(op_id, result)
+        payload = execution.format_result(result, self._format_error)
+        await self._apply(protocol.send_result(op_id, payload))
+        await self._apply(protocol.complete(op_id))
+
+    def _log_resolver_errors(self, op_id: OperationId, result: ExecutionResult) -> None:
         for error in result.errors or ():
             if error.original_error is not None:
                 log.warning(
@@ -342,9 +396,229 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                     error,
                     exc_info=error.original_error,
                 )
-        payload = execution.format_result(result, self._format_error)
-        await self._apply(protocol.send_result(op_id, payload))
-        await self._apply(protocol.complete(op_id))
+
+    # --------------------------------------------------- subscriptions
+
+    async def _serve_subscription(
+        self, protocol: ServerConnection, message: Subscribe, document: DocumentNode
+    ) -> None:
+        """Set a subscription up in one step (decision 6), then start its notifier.
+
+        ``subscribe()``, joining the groups, registering the id as live and
+        the confirmation all happen before the setup counts as done, so a
+        stop, an ``unsubscribe`` or a notification always comes after them.
+        """
+        op_id = message.id
+        record = _SubscriptionRecord(op_id)
+        self._subscription_records[op_id] = record
+        context = self._operation_context(message)
+        try:
+            stream = await execution.create_event_stream(
+                self._graphql_schema,
+                document,
+                operation_name=message.operation_name,
+                variables=message.variables,
+                context=context,
+                subscribe_field_resolver=functools.partial(self._subscribe_field, record),
+            )
+            if isinstance(stream, ExecutionResult):
+                errors = [execution.unwrap_error(error) for error in stream.errors or ()]
+                log.info("Subscription %r refused: %r", op_id, errors)
+                formatted = [self._format_error(error) for error in errors]
+                await self._apply(protocol.send_setup_errors(op_id, formatted))
+                return
+            record.stream = stream
+            await self._join_groups(op_id, record.groups)
+            if not protocol.is_active(op_id):
+                return  # the connection closed meanwhile
+            self._subscriptions_by_id[op_id] = record
+            if self.confirm_subscriptions:
+                await self._apply(protocol.send_result(op_id, self._confirmation_payload()))
+            record.notifier = self._spawn(
+                self._send_notifications(protocol, message, document, context, record)
+            )
+        except Exception:
+            await self._leave_groups(op_id, record.groups)
+            raise
+        finally:
+            if self._subscriptions_by_id.get(op_id) is not record:
+                self._subscription_records.pop(op_id, None)
+
+    async def _subscribe_field(
+        self, record: _SubscriptionRecord, root: Any, info: GraphQLResolveInfo, **arguments: Any
+    ) -> broadcast.NotificationQueue[Any]:
+        """graphql-core's resolver for a root field that has no ``subscribe_<field>``."""
+        subscription_class = subscription.subscription_class_of(info)
+        if subscription_class is None:
+            raise TypeError(
+                f"Subscription field '{info.field_name}' has neither a "
+                f"`subscribe_{info.field_name}` resolver nor a `Subscription` class."
+            )
+        record.setup = await subscription.run_subscribe(subscription_class, info, arguments)
+        record.groups = record.setup.groups
+        limit = subscription_class.notification_queue_limit
+        if limit is None or limit <= 0:
+            limit = self.subscription_notification_queue_limit
+        record.queue = broadcast.NotificationQueue(limit, name=repr(record.id))
+        return record.queue
+
+    async def _send_notifications(
+        self,
+        protocol: ServerConnection,
+        message: Subscribe,
+        document: DocumentNode,
+        context: DictAsObject,
+        record: _SubscriptionRecord,
+    ) -> None:
+        """Run the subscriber's document once per event, in order, and send each result."""
+        op_id = message.id
+        stream = record.stream
+        assert stream is not None
+        try:
+            async for event in stream:
+                result = await execution.execute_operation(
+                    self._graphql_schema,
+                    document,
+                    operation_name=message.operation_name,
+                    variables=message.variables,
+                    context=context,
+                    middleware=self._middleware,
+                    root=event,
+                )
+                self._log_resolver_errors(op_id, result)
+                if record.setup is not None:
+                    kept = execution.without_skipped_fields(result)
+                    if kept is None:
+                        continue  # `publish` returned None for this subscriber
+                    result = kept
+                payload = execution.format_result(result, self._format_error)
+                await self._apply(protocol.send_result(op_id, payload))
+        except asyncio.CancelledError:
+            raise
+        except Exception as failure:
+            log.exception("The event stream of subscription %r failed.", op_id)
+            if self._forget_subscription(op_id, record):
+                await self._apply(protocol.send_error(op_id, [self._format_error(failure)]))
+            return
+        finally:
+            await _close_stream(stream)
+        # A plain Graphene stream ended by itself.
+        if self._forget_subscription(op_id, record):
+            await self._apply(protocol.complete(op_id))
+
+    def _forget_subscription(self, op_id: OperationId, record: _SubscriptionRecord) -> bool:
+        """Unregister a live subscription; False if something else already did."""
+        if self._subscriptions_by_id.get(op_id) is not record:
+            return False
+        del self._subscriptions_by_id[op_id]
+        self._subscription_records.pop(op_id, None)
+        self._spawn(self._leave_groups(op_id, record.groups))
+        return True
+
+    async def _end_subscription(self, op_id: OperationId) -> None:
+        """Stop a subscription, whoever asked, and send its one ``complete``.
+
+        Waits for a setup in progress first; a second request finds nothing
+        to do. The notifier is cancelled and awaited before ``complete``, so
+        nothing for this id can follow it.
+        """
+        assert self._protocol is not None
+        await self._wait_for_setup(op_id)
+        record = self._subscriptions_by_id.pop(op_id, None)
+        if record is None:
+            return
+        self._subscription_records.pop(op_id, None)
+        if record.notifier is not None:
+            record.notifier.cancel()
+            await asyncio.wait([record.notifier])
+        await self._leave_groups(op_id, record.groups)
+        await self._run_unsubscribed(record)
+        await self._apply(self._protocol.complete(op_id))
+
+    async def _run_unsubscribed(self, record: _SubscriptionRecord) -> None:
+        if record.setup is None:
+            return
+        try:
+            await subscription.run_unsubscribed(record.setup)
+        except Exception:
+            log.exception("`unsubscribed` of subscription %r failed.", record.id)
+
+    # ---------------------------------------------------------- groups
+
+    async def _join_groups(self, op_id: OperationId, groups: list[str]) -> None:
+        if not groups:
+            return
+        layer = self.channel_layer
+        if layer is None:
+            broadcast.channel_layer()  # raises the clear error
+        for group in groups:
+            members = self._ids_by_group.setdefault(group, set())
+            first = not members
+            members.add(op_id)
+            if first:
+                await layer.group_add(group, self.channel_name)
+
+    async def _leave_groups(self, op_id: OperationId, groups: list[str]) -> None:
+        for group in groups:
+            members = self._ids_by_group.get(group)
+            if members is None or op_id not in members:
+                continue
+            members.discard(op_id)
+            if not members:
+                del self._ids_by_group[group]
+                await self._discard_group(group)
+
+    async def _discard_group(self, group: str) -> None:
+        try:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        except Exception:
+            log.exception("Could not leave the channel layer group %s.", group)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Route our own layer messages straight to their handlers.
+
+        Channels closes stale database connections (a thread hop) before
+        every handler; our group messages touch no database, and they are
+        the hot path of a fan-out (decision 23).
+        """
+        kind = message.get("type")
+        if kind == broadcast.BROADCAST:
+            await self.broadcast(message)
+        elif kind == broadcast.UNSUBSCRIBE:
+            await self.unsubscribe(message)
+        else:
+            await super().dispatch(message)
+
+    async def broadcast(self, message: dict[str, Any]) -> None:
+        """Layer message ``broadcast``: queue the payload for this group's subscriptions."""
+        members = self._ids_by_group.get(message.get("group", ""))
+        if not members:
+            return
+        payload = serializer.unpack(message["payload"])
+        for op_id in list(members):
+            record = self._subscription_records.get(op_id)
+            if record is not None and record.queue is not None:
+                record.queue.put(payload)
+
+    async def unsubscribe(self, message: dict[str, Any]) -> None:
+        """Layer message ``unsubscribe``: end this group's subscriptions on this socket."""
+        for op_id in list(self._ids_by_group.get(message.get("group", ""), ())):
+            if self.strict_ordering:
+                await self._end_subscription(op_id)
+            else:
+                self._spawn(self._end_subscription(op_id))
+
+    async def _end_all_subscriptions(self) -> None:
+        """On disconnect: every task is ended, then ``unsubscribed`` and groups left."""
+        live = list(self._subscriptions_by_id.values())
+        self._subscriptions_by_id.clear()
+        self._subscription_records.clear()
+        await self._end_tasks()
+        for record in live:
+            await self._run_unsubscribed(record)
+        groups, self._ids_by_group = list(self._ids_by_group), {}
+        for group in groups:
+            await self._discard_group(group)
 
     def _operation_context(self, message: Subscribe) -> DictAsObject:
         """A fresh context per operation; ``channels_scope`` is the live scope."""
@@ -409,3 +683,34 @@ async def _call_hook(hook: Callable[..., Any], *args: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+@dataclass(eq=False)
+class _SubscriptionRecord:
+    """One subscription of this connection, from the start of its setup.
+
+    ``groups`` is what ``_subscriptions`` users read; ``setup`` is None for a
+    plain Graphene subscription (an async-generator ``subscribe_<field>``).
+    """
+
+    id: OperationId
+    groups: list[str] = field(default_factory=list)
+    setup: subscription.SubscriptionSetup | None = None
+    queue: broadcast.NotificationQueue[Any] | None = None
+    stream: AsyncIterable[Any] | None = None
+    notifier: asyncio.Task[Any] | None = None
+
+
+async def _close_stream(stream: AsyncIterable[Any]) -> None:
+    """Let a plain Graphene async generator run its ``finally`` blocks."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except Exception:
+        log.exception("Closing a subscription's event stream failed.")
+
+
+# Decision 11: group names use the base class's prefix, read when computed.
+broadcast.read_group_name_prefix_from(lambda: GraphqlWsConsumer.group_name_prefix)

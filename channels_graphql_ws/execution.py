@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
+    create_source_event_stream,
     execute,
     get_operation_ast,
     parse,
@@ -163,6 +164,54 @@ async def execute_operation(
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+async def create_event_stream(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    *,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    context: Any,
+    subscribe_field_resolver: Callable[..., Any],
+) -> AsyncIterable[Any] | ExecutionResult:
+    """Set a subscription up: the source stream, or the errors that prevented it.
+
+    Only the stream is built here; each event is then run through
+    ``execute_operation`` with the event as root, so middleware sees every
+    notification and never the setup. ``subscribe_field_resolver`` serves
+    root fields without a ``subscribe`` of their own.
+    """
+    return await create_source_event_stream(
+        schema,
+        document,
+        None,
+        context,
+        variables,
+        operation_name,
+        subscribe_field_resolver,
+    )
+
+
+def unwrap_error(error: GraphQLError) -> Exception:
+    """The exception a hook raised, without the location graphql-core wrapped it in."""
+    original = error.original_error
+    return original if original is not None else error
+
+
+def without_skipped_fields(result: ExecutionResult) -> ExecutionResult | None:
+    """Drop root fields whose ``publish`` returned None; None if nothing is left.
+
+    Results with errors go out unchanged: the client must see them.
+    """
+    if result.errors or result.data is None:
+        return result
+    kept = {key: value for key, value in result.data.items() if value is not None}
+    if not kept:
+        return None
+    if len(kept) == len(result.data):
+        return result
+    return ExecutionResult(kept, None, result.extensions)
 
 
 def format_result(result: ExecutionResult, format_error: ErrorFormatter) -> dict[str, Any]:
