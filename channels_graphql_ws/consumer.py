@@ -23,6 +23,7 @@ from graphql.execution import MiddlewareManager
 
 from . import broadcast, execution, serializer, subscription
 from .dict_as_object import DictAsObject
+from .fanout import ProcessFanout, fanout_for
 from .protocol import (
     SUBPROTOCOLS,
     Close,
@@ -140,6 +141,11 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self._subscriptions_by_id: dict[OperationId, _SubscriptionRecord] = {}
         # Groups this connection joined, with the operations that need each.
         self._ids_by_group: dict[str, set[OperationId]] = {}
+        self._fanout: ProcessFanout | None = None
+        # With strict_ordering: fan-out deliveries held back while a message
+        # is being processed.
+        self._dispatching = False
+        self._held_back: list[tuple[str, Any]] = []
         broadcast.note_consumer_created()
 
     @property
@@ -429,15 +435,18 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 return
             record.stream = stream
             await self._join_groups(op_id, record.groups)
-            if not protocol.is_active(op_id):
-                return  # the connection closed meanwhile
+            if not protocol.is_active(op_id):  # the connection closed meanwhile
+                await self._leave_groups(op_id, record.groups)
+                return
             self._subscriptions_by_id[op_id] = record
             if self.confirm_subscriptions:
-                await self._apply(protocol.send_result(op_id, self._confirmation_payload()))
+                await self._apply(protocol.send_confirmation(op_id, self._confirmation_payload()))
             record.notifier = self._spawn(
                 self._send_notifications(protocol, message, document, context, record)
             )
         except Exception:
+            if self._subscriptions_by_id.get(op_id) is record:
+                del self._subscriptions_by_id[op_id]
             await self._leave_groups(op_id, record.groups)
             raise
         finally:
@@ -546,17 +555,18 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     # ---------------------------------------------------------- groups
 
     async def _join_groups(self, op_id: OperationId, groups: list[str]) -> None:
+        """Join through the process's fan-out: one layer membership per process."""
         if not groups:
             return
-        layer = self.channel_layer
-        if layer is None:
+        if self.channel_layer is None:
             broadcast.channel_layer()  # raises the clear error
+        fanout = self._fanout = self._fanout or fanout_for(self.channel_layer)
         for group in groups:
             members = self._ids_by_group.setdefault(group, set())
             first = not members
             members.add(op_id)
             if first:
-                await layer.group_add(group, self.channel_name)
+                await fanout.join(group, self)
 
     async def _leave_groups(self, op_id: OperationId, groups: list[str]) -> None:
         for group in groups:
@@ -566,42 +576,77 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             members.discard(op_id)
             if not members:
                 del self._ids_by_group[group]
-                await self._discard_group(group)
+                if self._fanout is not None:
+                    await self._fanout.leave(group, self)
 
-    async def _discard_group(self, group: str) -> None:
-        try:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        except Exception:
-            log.exception("Could not leave the channel layer group %s.", group)
+    def _fanout_deliver(self, group: str, payload: Any) -> None:
+        """Queue a broadcast for this connection's subscriptions in ``group``."""
+        if self._dispatching:
+            self._held_back.append((group, payload))
+            return
+        for op_id in self._ids_by_group.get(group, ()):
+            record = self._subscription_records.get(op_id)
+            if record is not None and record.queue is not None:
+                record.queue.put(payload)
+
+    def _fanout_end_group(self, group: str) -> None:
+        """A server-side ``unsubscribe``: end this connection's subscriptions in ``group``."""
+        if self._dispatching:
+            self._held_back.append((group, _END_GROUP))
+            return
+        for op_id in list(self._ids_by_group.get(group, ())):
+            self._spawn(self._end_subscription(op_id))
+
+    def _release_held_back(self) -> None:
+        held, self._held_back = self._held_back, []
+        for group, payload in held:
+            if payload is _END_GROUP:
+                self._fanout_end_group(group)
+            else:
+                self._fanout_deliver(group, payload)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Route our own layer messages straight to their handlers.
 
         Channels closes stale database connections (a thread hop) before
-        every handler; our group messages touch no database, and they are
-        the hot path of a fan-out (decision 23).
+        every handler; our group messages touch no database (decision 23).
         """
         kind = message.get("type")
         if kind == broadcast.BROADCAST:
             await self.broadcast(message)
         elif kind == broadcast.UNSUBSCRIBE:
             await self.unsubscribe(message)
-        else:
+        elif not self.strict_ordering:
             await super().dispatch(message)
+        else:
+            # Decision 10: what the fan-out delivers while a message is being
+            # processed waits until it is done, as a message in line would.
+            self._dispatching = True
+            try:
+                await super().dispatch(message)
+            finally:
+                self._dispatching = False
+                self._release_held_back()
 
     async def broadcast(self, message: dict[str, Any]) -> None:
-        """Layer message ``broadcast``: queue the payload for this group's subscriptions."""
-        members = self._ids_by_group.get(message.get("group", ""))
-        if not members:
+        """Layer message ``broadcast`` sent to this consumer's own channel.
+
+        Group broadcasts normally reach the process's fan-out instead; this
+        handler keeps the group protocol of 1.0.0rc7 working for messages
+        addressed to a consumer directly.
+        """
+        group = message.get("group", "")
+        if not self._ids_by_group.get(group):
             return
-        payload = serializer.unpack(message["payload"])
-        for op_id in list(members):
-            record = self._subscription_records.get(op_id)
-            if record is not None and record.queue is not None:
-                record.queue.put(payload)
+        try:
+            payload = serializer.unpack(message["payload"])
+        except Exception:
+            log.exception("A broadcast to group %s could not be unpacked.", group)
+            return
+        self._fanout_deliver(group, payload)
 
     async def unsubscribe(self, message: dict[str, Any]) -> None:
-        """Layer message ``unsubscribe``: end this group's subscriptions on this socket."""
+        """Layer message ``unsubscribe`` sent to this consumer's own channel."""
         for op_id in list(self._ids_by_group.get(message.get("group", ""), ())):
             if self.strict_ordering:
                 await self._end_subscription(op_id)
@@ -617,8 +662,22 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         for record in live:
             await self._run_unsubscribed(record)
         groups, self._ids_by_group = list(self._ids_by_group), {}
-        for group in groups:
-            await self._discard_group(group)
+        if self._fanout is not None:
+            for group in groups:
+                await self._fanout.leave(group, self)
+
+    # ------------------------------------------------- the layer channel
+
+    @property
+    def channel_receive(self) -> Callable[[], Awaitable[Any]]:
+        return self._channel_receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Callable[[], Awaitable[Any]]) -> None:
+        # Channels sets this to read the consumer's own layer channel and
+        # closes the socket (1011) when it raises: with Redis down, every
+        # socket would go. Wrapped, a layer error only delays that channel.
+        self._channel_receive = functools.partial(_receive_through_layer_errors, receive)
 
     def _operation_context(self, message: Subscribe) -> DictAsObject:
         """A fresh context per operation; ``channels_scope`` is the live scope."""
@@ -699,6 +758,29 @@ class _SubscriptionRecord:
     queue: broadcast.NotificationQueue[Any] | None = None
     stream: AsyncIterable[Any] | None = None
     notifier: asyncio.Task[Any] | None = None
+
+
+_last_layer_error_log = 0.0
+#: Marks a held-back server-side ``unsubscribe`` among held-back payloads.
+_END_GROUP = object()
+
+
+async def _receive_through_layer_errors(receive: Callable[[], Awaitable[Any]]) -> Any:
+    """Read a layer channel, waiting out layer errors instead of raising them."""
+    global _last_layer_error_log
+    delay = 0.05
+    while True:
+        try:
+            return await receive()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            now = time.monotonic()
+            if now - _last_layer_error_log >= 10:
+                _last_layer_error_log = now
+                log.error("Channel layer receive failed (%r); retrying.", error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 async def _close_stream(stream: AsyncIterable[Any]) -> None:

@@ -287,6 +287,16 @@ class ServerConnection:
             return []
         return [Send({"type": self.dialect.result_type, "id": op_id, "payload": result})]
 
+    def send_confirmation(self, op_id: OperationId, result: dict[str, Any]) -> list[Output]:
+        """A subscription's confirmation: sent even if a stop is already waiting.
+
+        The confirmation says the subscription went live; a ``complete`` that
+        arrived during setup is answered after it (decision 7 and 9).
+        """
+        if op_id not in self._operations or self.closed:
+            return []
+        return [Send({"type": self.dialect.result_type, "id": op_id, "payload": result})]
+
     def complete(self, op_id: OperationId) -> list[Output]:
         """End an operation normally, or after the client asked to stop it."""
         if self._operations.pop(op_id, None) is None or self.closed:

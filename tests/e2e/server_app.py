@@ -3,11 +3,19 @@
     DJANGO_SETTINGS_MODULE=tests.e2e.server_settings \
         daphne -b 127.0.0.1 -p 8000 tests.e2e.server_app:application
 
-One schema behind three consumers that differ only in their settings:
+One schema behind four consumers that differ only in their settings:
 
 - ``/graphql/``: the defaults;
 - ``/graphql-ping/``: a keep-alive (``ping``, legacy ``ka``) every 0.2 s;
-- ``/graphql-init/``: 0.5 s to send ``connection_init`` (then close 4408).
+- ``/graphql-init/``: 0.5 s to send ``connection_init`` (then close 4408);
+- ``/graphql-confirm/``: ``confirm_subscriptions`` on (``{"data": null}`` once
+  a subscription is live).
+
+Subscriptions of both kinds live side by side: ``onMessage(room)`` is a
+``channels_graphql_ws.Subscription`` fed by the ``sendMessage`` mutation
+(a broadcast to the room) and ended by ``endRoom`` (an unsubscribe of the
+room); ``countdown(start)`` is a plain Graphene async generator that yields
+``start`` down to 0, then ends.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.e2e.server_settings")
@@ -69,11 +78,78 @@ class Increment(graphene.Mutation):
             return Increment(value=_counter)
 
 
+class OnMessage(channels_graphql_ws.Subscription):
+    """Messages sent to ``room`` (without a room: broadcasts to no room in particular)."""
+
+    text = graphene.String()
+    seq = graphene.Int()
+
+    class Arguments:
+        room = graphene.String()
+
+    @staticmethod
+    def subscribe(root: None, info: graphene.ResolveInfo, room: str | None = None) -> Any:
+        return [room] if room is not None else None
+
+    @staticmethod
+    def publish(payload: Any, info: graphene.ResolveInfo, room: str | None = None) -> OnMessage:
+        return OnMessage(text=payload["text"], seq=payload["seq"])
+
+
+class SendMessage(graphene.Mutation):
+    """Broadcast ``text`` and ``seq`` to the subscribers of ``room``."""
+
+    class Arguments:
+        room = graphene.String(required=True)
+        text = graphene.String(required=True)
+        seq = graphene.Int(required=True)
+
+    ok = graphene.Boolean()
+
+    @staticmethod
+    def mutate(
+        root: object, info: graphene.ResolveInfo, room: str, text: str, seq: int
+    ) -> SendMessage:
+        # A sync resolver on the event loop, as users write them: `broadcast`
+        # schedules the send and returns at once.
+        OnMessage.broadcast(group=room, payload={"room": room, "text": text, "seq": seq})
+        return SendMessage(ok=True)
+
+
+class EndRoom(graphene.Mutation):
+    """End every ``onMessage`` subscription of ``room``: each client gets ``complete``."""
+
+    class Arguments:
+        room = graphene.String(required=True)
+
+    ok = graphene.Boolean()
+
+    @staticmethod
+    def mutate(root: object, info: graphene.ResolveInfo, room: str) -> EndRoom:
+        OnMessage.unsubscribe(group=room)
+        return EndRoom(ok=True)
+
+
 class Mutation(graphene.ObjectType):
     increment = Increment.Field()
+    send_message = SendMessage.Field()
+    end_room = EndRoom.Field()
 
 
-schema = graphene.Schema(query=Query, mutation=Mutation)
+class Subscription(graphene.ObjectType):
+    on_message = OnMessage.Field()
+    countdown = graphene.Int(start=graphene.Int(required=True))
+
+    @staticmethod
+    async def subscribe_countdown(
+        root: object, info: graphene.ResolveInfo, start: int
+    ) -> AsyncIterator[int]:
+        for value in range(start, -1, -1):
+            yield value
+            await asyncio.sleep(0.01)
+
+
+schema = graphene.Schema(query=Query, mutation=Mutation, subscription=Subscription)
 
 
 class DefaultConsumer(channels_graphql_ws.GraphqlWsConsumer):
@@ -97,6 +173,10 @@ class InitTimeoutConsumer(DefaultConsumer):
     connection_init_wait_timeout = 0.5
 
 
+class ConfirmConsumer(DefaultConsumer):
+    confirm_subscriptions = True
+
+
 # Django's URL resolver wants a `urlpatterns` in ROOT_URLCONF; HTTP serves nothing.
 urlpatterns: list[Any] = []
 
@@ -108,6 +188,7 @@ application = ProtocolTypeRouter(
                 path("graphql/", DefaultConsumer.as_asgi()),
                 path("graphql-ping/", PingConsumer.as_asgi()),
                 path("graphql-init/", InitTimeoutConsumer.as_asgi()),
+                path("graphql-confirm/", ConfirmConsumer.as_asgi()),
             ]
         ),
     }

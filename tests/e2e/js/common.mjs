@@ -49,3 +49,81 @@ export function report(outcome) {
 export function run(main) {
   main().then(report, (error) => report({ crashed: plain(error), stack: String(error?.stack) }));
 }
+
+// ------------------------------------------------------------ broadcast
+// The documents of the `broadcast` scenarios (see tests/e2e/server_app.py).
+export const ON_MESSAGE =
+  'subscription OnMessage($room: String) { onMessage(room: $room) { text seq } }';
+export const SEND_MESSAGE =
+  'mutation Send($room: String!, $text: String!, $seq: Int!) ' +
+  '{ sendMessage(room: $room, text: $text, seq: $seq) { ok } }';
+export const END_ROOM = 'mutation End($room: String!) { endRoom(room: $room) { ok } }';
+
+const sendMessage = (room, text, seq) => ({ query: SEND_MESSAGE, variables: { room, text, seq } });
+
+/**
+ * One subscriber of `onMessage(room)`, fed by `sendMessage` mutations, ended by `endRoom`.
+ *
+ * `subscribe(operation, observer)` starts the subscription (observer: next, error,
+ * complete); `execute(operation)` runs one mutation to its end and resolves to
+ * `{results, error, completed, timedOut}`; `subscribeSent()` tells whether the
+ * subscription's own message is on the wire.
+ *
+ * The server does not say when the subscription is live (no confirmation), so
+ * "ready" messages (seq -1, -2, ...) go out every `args.readyEveryMs` until the
+ * subscriber has seen one. Then `args.count` messages "message N" (seq N = 1, 2,
+ * ...), each mutation awaited before the next; once the subscriber has all of
+ * them, `endRoom`, and a wait for the subscription to end.
+ */
+export async function broadcastScenario({ args, subscribe, execute, subscribeSent }) {
+  const { room } = args;
+  const count = args.count ?? 20;
+  const readyEveryMs = args.readyEveryMs ?? 50;
+  const timeoutMs = args.timeoutMs ?? 10000;
+  const subscription = {
+    results: [],
+    error: null,
+    completed: false,
+    resultsWhenEndSent: null,
+    endedBeforeEndSent: null,
+  };
+  const ended = () => subscription.completed || subscription.error !== null;
+  subscribe(
+    { query: ON_MESSAGE, variables: { room } },
+    {
+      next: (result) => subscription.results.push(plain(result)),
+      error: (error) => {
+        subscription.error = plain(error);
+      },
+      complete: () => {
+        subscription.completed = true;
+      },
+    },
+  );
+  if (!(await waitFor(subscribeSent, timeoutMs))) throw new Error('the subscription was never sent');
+
+  const readies = [];
+  const deadline = Date.now() + timeoutMs;
+  while (subscription.results.length === 0 && !ended() && Date.now() < deadline) {
+    const seq = -(readies.length + 1);
+    readies.push({ seq, outcome: await execute(sendMessage(room, 'ready', seq)) });
+    await waitFor(() => subscription.results.length > 0 || ended(), readyEveryMs);
+  }
+  const live = subscription.results.length > 0;
+
+  const messages = [];
+  if (live) {
+    for (let seq = 1; seq <= count; seq += 1) {
+      messages.push(await execute(sendMessage(room, `message ${seq}`, seq)));
+    }
+    const numbered = () =>
+      subscription.results.filter((result) => result?.data?.onMessage?.text !== 'ready').length;
+    await waitFor(() => numbered() >= count || ended(), timeoutMs);
+  }
+
+  subscription.resultsWhenEndSent = subscription.results.length;
+  subscription.endedBeforeEndSent = ended();
+  const end = await execute({ query: END_ROOM, variables: { room } });
+  await waitFor(ended, timeoutMs);
+  return { live, readies, messages, end, subscription };
+}

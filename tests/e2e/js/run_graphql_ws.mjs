@@ -8,24 +8,64 @@
 //            client's ping interval in ms.
 //   connect  open a connection and wait (at most `args.waitMs`) for it to be
 //            closed; `args.paramsDelayMs` delays `connectionParams`.
+//   broadcast  `broadcastScenario` of common.mjs for `onMessage(room: args.room)`:
+//            the mutations go over the subscriber's own connection
+//            (`args.sender` "same") or over a second client ("other").
 //
-// Both print one JSON line: the ack payloads (`connected`), the close events
+// All print one JSON line: the ack payloads (`connected`), the close events
 // seen before the script disposed the client (`closed`), the ping/pong events
 // (`pings`, `pongs`: `received` is true for the server's messages) and, for
-// `execute`, each operation's results, sink error and completion.
+// `execute`, each operation's results, sink error and completion. `broadcast`
+// adds what `broadcastScenario` returns and the subscriber's socket traffic
+// (`frames` received, `sent`).
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
-import { elapsed, parseArgv, plain, run, sleep, waitFor } from './common.mjs';
+import {
+  ON_MESSAGE,
+  broadcastScenario,
+  elapsed,
+  parseArgv,
+  plain,
+  run,
+  sleep,
+  waitFor,
+} from './common.mjs';
 
-const { scenario, url, args } = parseArgv('run_graphql_ws.mjs execute|connect URL [ARGS_JSON]');
+const { scenario, url, args } = parseArgv(
+  'run_graphql_ws.mjs execute|connect|broadcast URL [ARGS_JSON]',
+);
 
-function makeClient(events) {
+const frames = [];
+const sent = [];
+
+// Sees every message the library sends and receives, changing nothing it does.
+class RecordingWebSocket extends WebSocket {
+  constructor(...rest) {
+    super(...rest);
+    this.on('message', (data) => frames.push({ ...parseFrame(data.toString()), t: elapsed() }));
+  }
+
+  send(data, ...rest) {
+    sent.push({ ...parseFrame(String(data)), t: elapsed() });
+    return super.send(data, ...rest);
+  }
+}
+
+function parseFrame(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { unparsable: text };
+  }
+}
+
+function makeClient(events, { record = false } = {}) {
   const params = args.connectionParams ?? undefined;
   const delay = args.paramsDelayMs ?? 0;
   return createClient({
     url,
-    webSocketImpl: WebSocket,
+    webSocketImpl: record ? RecordingWebSocket : WebSocket,
     lazy: false,
     retryAttempts: 0,
     keepAlive: args.keepAlive ?? 0,
@@ -63,9 +103,11 @@ function execute(client, operation, timeoutMs) {
   });
 }
 
+const newEvents = () => ({ connected: [], closed: [], pings: [], pongs: [], nonLazyErrors: [] });
+
 run(async () => {
-  const events = { connected: [], closed: [], pings: [], pongs: [], nonLazyErrors: [] };
-  const client = makeClient(events);
+  const events = newEvents();
+  const client = makeClient(events, { record: scenario === 'broadcast' });
   const outcome = { scenario, events };
   if (scenario === 'execute') {
     outcome.operations = [];
@@ -76,6 +118,24 @@ run(async () => {
     if (args.settleMs) await sleep(args.settleMs);
   } else if (scenario === 'connect') {
     await waitFor(() => events.closed.length > 0, args.waitMs ?? 3000);
+  } else if (scenario === 'broadcast') {
+    const timeoutMs = args.operationTimeoutMs ?? 10000;
+    const senderEvents = args.sender === 'other' ? newEvents() : events;
+    const sender = args.sender === 'other' ? makeClient(senderEvents) : client;
+    Object.assign(
+      outcome,
+      await broadcastScenario({
+        args,
+        subscribe: (operation, observer) => client.subscribe(operation, observer),
+        execute: (operation) => execute(sender, operation, timeoutMs),
+        subscribeSent: () =>
+          sent.some((m) => m.type === 'subscribe' && m.payload?.query === ON_MESSAGE),
+      }),
+    );
+    outcome.senderEvents = { ...senderEvents, closed: [...senderEvents.closed] };
+    outcome.frames = [...frames];
+    outcome.sent = [...sent];
+    if (sender !== client) await sender.dispose();
   } else {
     throw new Error(`unknown scenario ${scenario}`);
   }
