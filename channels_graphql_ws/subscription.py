@@ -10,12 +10,14 @@ sends broadcasts through ``broadcast``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import graphene
+from django.db import transaction
 from graphene.types.objecttype import ObjectTypeOptions
 from graphene.types.utils import yank_fields_from_attrs
 from graphene.utils.props import props
@@ -163,6 +165,25 @@ class Subscription(graphene.ObjectType):  # type: ignore[misc]
         """``broadcast`` for sync code; must not run in a thread with a running loop."""
         _require_no_running_loop("broadcast_sync")
         cls.broadcast(group=group, payload=payload)
+
+    @classmethod
+    def broadcast_on_commit(
+        cls, *, group: Any = None, payload: Any = None, using: str | None = None
+    ) -> None:
+        """``broadcast`` once the current database transaction commits; never on rollback.
+
+        Subscribers then never hear of rows they cannot read yet, nor of rows
+        that were rolled back. The payload is packed here, so a value that
+        cannot travel raises here; outside a transaction it is sent at once
+        (Django's ``transaction.on_commit``). Call it from sync code, where
+        Django transactions live; ``using`` names the database.
+        """
+        name = cls._group_name(group)
+        packed = layer_messages.pack_now(payload)
+        message = layer_messages.broadcast_message(name, packed)  # type: ignore[arg-type]
+        transaction.on_commit(
+            functools.partial(layer_messages.send, name, message, payload), using=using
+        )
 
     @classmethod
     def unsubscribe(cls, *, group: Any = None) -> asyncio.Task[None] | None:
