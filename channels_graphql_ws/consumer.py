@@ -80,6 +80,21 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     pong_timeout: ClassVar[float | None] = None
     #: Largest incoming frame in bytes (close 1009 above it); None: no limit.
     max_message_size: ClassVar[int | None] = 1024 * 1024
+    #: Operations running at the same time per connection (queries and
+    #: mutations in flight plus live subscriptions); over it: an ``error``.
+    max_operations: ClassVar[int | None] = 4096
+    #: Longest GraphQL document, in characters; None: no limit.
+    max_document_length: ClassVar[int | None] = 100_000
+    #: Deepest field nesting of an operation (fragments followed); None: no limit.
+    max_document_depth: ClassVar[int | None] = 64
+    #: Field selections of an operation with fragments expanded (aliases
+    #: count once each); None: no limit.
+    max_document_fields: ClassVar[int | None] = 10_000
+    #: Whether ``__schema`` and ``__type`` may be queried.
+    introspection: ClassVar[bool] = True
+    #: Send "Internal server error" instead of the text of unexpected
+    #: (non-GraphQL) exceptions; each is logged with its traceback.
+    mask_internal_errors: ClassVar[bool] = False
 
     # --------------------------------------------------------------- hooks
 
@@ -95,6 +110,13 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         """Called before every operation; raise to refuse it with an error.
 
         The return value is ignored. May be a plain (sync) method as well.
+        """
+
+    async def on_disconnect(self, code: int) -> None:
+        """Called once when the socket has closed, after every ``unsubscribed``.
+
+        ``code`` is the WebSocket close code. May be a plain (sync) method.
+        Meant for presence tracking and per-connection cleanup.
         """
 
     def _confirmation_payload(self) -> dict[str, Any]:
@@ -114,6 +136,12 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     def _format_error(error: Exception) -> dict[str, Any]:
         """Turn an error into what the client sees; override to enrich errors."""
         return execution.format_error(error)
+
+    def _error_for_client(self, error: Exception) -> dict[str, Any]:
+        """``_format_error``, unless the error is internal and masking is on."""
+        if self.mask_internal_errors and execution.is_internal_error(error):
+            return execution.masked_error(error)
+        return self._format_error(error)
 
     # ------------------------------------------------------- construction
 
@@ -172,7 +200,9 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 Close(CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable")
             )
             return
-        self._protocol = ServerConnection(chosen, max_message_size=self.max_message_size)
+        self._protocol = ServerConnection(
+            chosen, max_message_size=self.max_message_size, max_operations=self.max_operations
+        )
         await self.accept(chosen)
         timeout = self.connection_init_wait_timeout
         if timeout:
@@ -195,6 +225,10 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if self._protocol is not None:
             self._protocol.connection_lost()
         await self._end_all_subscriptions()
+        try:
+            await _call_hook(self.on_disconnect, code)
+        except Exception:
+            log.exception("`on_disconnect` failed.")
 
     # ------------------------------------------------ protocol outputs
 
@@ -245,7 +279,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             verdict = await _call_hook(self.on_connect, payload)
         except Exception as error:
             log.info("Connection rejected by `on_connect`: %r", error)
-            await self._apply(self._protocol.reject(self._format_error(error)))
+            await self._apply(self._protocol.reject(self._error_for_client(error)))
             return
         if verdict is None or verdict is True:
             ack_payload = None
@@ -350,7 +384,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             raise
         except Exception as failure:
             log.exception("Operation %r failed.", message.id)
-            await self._apply(protocol.send_error(message.id, [self._format_error(failure)]))
+            await self._apply(protocol.send_error(message.id, [self._error_for_client(failure)]))
         finally:
             self._finish_setup(message.id, setup_done)
 
@@ -362,7 +396,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await _call_hook(self.on_operation, op_id, message.payload)
         except Exception as refusal:
             log.info("Operation %r refused by `on_operation`: %r", op_id, refusal)
-            await self._apply(protocol.send_error(op_id, [self._format_error(refusal)]))
+            await self._apply(protocol.send_error(op_id, [self._error_for_client(refusal)]))
             return
         schema = self._graphql_schema
         prepared = execution.document_cache.prepare(schema, message.query)
@@ -373,6 +407,19 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             ]
             formatted = [self._format_error(error) for error in errors]
             await self._apply(protocol.send_document_errors(op_id, formatted))
+            return
+        limits = execution.DocumentLimits(
+            max_length=self.max_document_length,
+            max_depth=self.max_document_depth,
+            max_fields=self.max_document_fields,
+            introspection=self.introspection,
+        )
+        over_limit = limits.check(message.query, prepared.shape(operation))
+        if over_limit is not None:
+            log.info("Operation %r refused: %s", op_id, over_limit.message)
+            await self._apply(
+                protocol.send_document_errors(op_id, [self._format_error(over_limit)])
+            )
             return
         if execution.is_subscription(operation):
             await self._serve_subscription(protocol, message, prepared.document)
@@ -389,7 +436,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         )
         self._warn_if_slow(message, time.monotonic() - started)
         self._log_resolver_errors(op_id, result)
-        payload = execution.format_result(result, self._format_error)
+        payload = execution.format_result(result, self._error_for_client)
         await self._apply(protocol.send_result(op_id, payload))
         await self._apply(protocol.complete(op_id))
 
@@ -430,7 +477,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if isinstance(stream, ExecutionResult):
                 errors = [execution.unwrap_error(error) for error in stream.errors or ()]
                 log.info("Subscription %r refused: %r", op_id, errors)
-                formatted = [self._format_error(error) for error in errors]
+                formatted = [self._error_for_client(error) for error in errors]
                 await self._apply(protocol.send_setup_errors(op_id, formatted))
                 return
             record.stream = stream
@@ -500,14 +547,14 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                     if kept is None:
                         continue  # `publish` returned None for this subscriber
                     result = kept
-                payload = execution.format_result(result, self._format_error)
+                payload = execution.format_result(result, self._error_for_client)
                 await self._apply(protocol.send_result(op_id, payload))
         except asyncio.CancelledError:
             raise
         except Exception as failure:
             log.exception("The event stream of subscription %r failed.", op_id)
             if self._forget_subscription(op_id, record):
-                await self._apply(protocol.send_error(op_id, [self._format_error(failure)]))
+                await self._apply(protocol.send_error(op_id, [self._error_for_client(failure)]))
             return
         finally:
             await _close_stream(stream)

@@ -17,10 +17,15 @@ from typing import Any
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
+    SelectionSetNode,
     create_source_event_stream,
     execute,
     get_operation_ast,
@@ -51,6 +56,25 @@ class PreparedDocument:
     _operations: dict[str | None, OperationDefinitionNode | None] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _shapes: dict[str | None, DocumentShape] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def shape(self, operation: OperationDefinitionNode) -> DocumentShape:
+        """Depth, field count and introspection use of ``operation`` (computed once)."""
+        key = operation.name.value if operation.name else None
+        cached = self._shapes.get(key)
+        if cached is not None:
+            return cached
+        assert self.document is not None
+        fragments = {
+            definition.name.value: definition
+            for definition in self.document.definitions
+            if isinstance(definition, FragmentDefinitionNode)
+        }
+        shape = _measure(operation.selection_set, fragments, {})
+        self._shapes[key] = shape
+        return shape
 
     def operation(self, operation_name: str | None) -> OperationDefinitionNode | None:
         """The operation to run, as graphql-core would pick it, or None."""
@@ -62,6 +86,50 @@ class PreparedDocument:
             found = get_operation_ast(self.document, operation_name)
             self._operations[operation_name] = found
             return found
+
+
+@dataclass(frozen=True)
+class DocumentShape:
+    """What the limits look at in one operation, fragments followed."""
+
+    depth: int
+    fields: int
+    introspects: bool
+
+
+@dataclass(frozen=True)
+class DocumentLimits:
+    """The consumer's limits on documents; None switches one off."""
+
+    max_length: int | None = None
+    max_depth: int | None = None
+    max_fields: int | None = None
+    introspection: bool = True
+
+    def check(self, query: str, shape: DocumentShape) -> GraphQLError | None:
+        """The first limit ``query`` breaks, as an error whose code names it."""
+        if self.max_length is not None and len(query) > self.max_length:
+            return _limit_error(
+                "MAX_DOCUMENT_LENGTH",
+                f"The document is {len(query)} characters long; the limit is {self.max_length}.",
+            )
+        if self.max_depth is not None and shape.depth > self.max_depth:
+            return _limit_error(
+                "MAX_DOCUMENT_DEPTH",
+                f"The operation nests fields {shape.depth} deep; the limit is {self.max_depth}.",
+            )
+        if self.max_fields is not None and shape.fields > self.max_fields:
+            return _limit_error(
+                "MAX_DOCUMENT_FIELDS",
+                f"The operation selects {shape.fields} fields; the limit is {self.max_fields}.",
+            )
+        if not self.introspection and shape.introspects:
+            return _limit_error("INTROSPECTION_DISABLED", "Introspection is disabled.")
+        return None
+
+
+def _limit_error(code: str, message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code})
 
 
 class DocumentCache:
@@ -126,6 +194,38 @@ def prepare_document(schema: GraphQLSchema, query: str) -> PreparedDocument:
     except RecursionError:
         errors = [GraphQLError("Document is nested too deeply.")]
     return PreparedDocument(document if not errors else None, tuple(errors))
+
+
+def _measure(
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    memo: dict[str, DocumentShape],
+) -> DocumentShape:
+    """Measure a selection set, each fragment once (validation ruled out cycles)."""
+    depth, fields, introspects = 0, 0, False
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            inner = _measure(selection.selection_set, fragments, memo)
+            depth = max(depth, inner.depth + 1)
+            fields += inner.fields + 1
+            name = selection.name.value
+            introspects = introspects or inner.introspects or name in ("__schema", "__type")
+            continue
+        if isinstance(selection, FragmentSpreadNode):
+            fragment_name = selection.name.value
+            if fragment_name not in memo:
+                fragment = fragments.get(fragment_name)
+                if fragment is None:
+                    continue
+                memo[fragment_name] = _measure(fragment.selection_set, fragments, memo)
+            inner = memo[fragment_name]
+        else:
+            assert isinstance(selection, InlineFragmentNode)
+            inner = _measure(selection.selection_set, fragments, memo)
+        depth = max(depth, inner.depth)
+        fields += inner.fields
+        introspects = introspects or inner.introspects
+    return DocumentShape(depth, fields, introspects)
 
 
 def operation_not_found_error(operation_name: str | None) -> GraphQLError:
@@ -239,3 +339,27 @@ def format_error(error: Exception) -> dict[str, Any]:
         return formatted
     name = type(error).__name__
     return {"message": f"{name}: {error}", "extensions": {"code": name}}
+
+
+#: ``extensions.code`` of an error hidden by ``mask_internal_errors``.
+INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
+
+
+def is_internal_error(error: Exception) -> bool:
+    """Whether ``error`` is unexpected: not a ``GraphQLError`` raised on purpose."""
+    if isinstance(error, GraphQLError):
+        original = error.original_error
+        return original is not None and not isinstance(original, GraphQLError)
+    return True
+
+
+def masked_error(error: Exception) -> dict[str, Any]:
+    """What the client sees of an internal error: no text, only where it happened."""
+    formatted: dict[str, Any] = {"message": "Internal server error"}
+    if isinstance(error, GraphQLError):
+        if error.locations:
+            formatted["locations"] = [location.formatted for location in error.locations]
+        if error.path is not None:
+            formatted["path"] = error.path
+    formatted["extensions"] = {"code": INTERNAL_ERROR_CODE}
+    return formatted

@@ -121,9 +121,16 @@ class ServerConnection:
     once the connection is closed every method returns an empty list.
     """
 
-    def __init__(self, subprotocol: str, *, max_message_size: int | None = None) -> None:
+    def __init__(
+        self,
+        subprotocol: str,
+        *,
+        max_message_size: int | None = None,
+        max_operations: int | None = None,
+    ) -> None:
         self.dialect: Dialect = DIALECTS[subprotocol]
         self.max_message_size = max_message_size
+        self.max_operations = max_operations
         self.state = ConnectionState.WAITING_INIT
         self._operations: dict[OperationId, OperationState] = {}
         # Legacy starts (and stops) received before the ack, in order; replayed
@@ -215,6 +222,14 @@ class ServerConnection:
                 message.id,
                 f"Subscriber for {message.id} already exists",
             )
+        limit = self.max_operations
+        if limit is not None and len(self._operations) >= limit:
+            # Refused, not registered: the socket and the other operations go on.
+            error = {
+                "message": f"Too many operations at the same time; the limit is {limit}.",
+                "extensions": {"code": "MAX_OPERATIONS"},
+            }
+            return [self._error_message(message.id, [error])]
         self._operations[message.id] = OperationState.RUNNING
         return [OperationRequested(message)]
 
