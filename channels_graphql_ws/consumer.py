@@ -383,7 +383,8 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         except asyncio.CancelledError:
             raise
         except Exception as failure:
-            log.exception("Operation %r failed.", message.id)
+            if _error_log_budget.allow():
+                log.exception("Operation %r failed.", message.id)
             await self._apply(protocol.send_error(message.id, [self._error_for_client(failure)]))
         finally:
             self._finish_setup(message.id, setup_done)
@@ -442,7 +443,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     def _log_resolver_errors(self, op_id: OperationId, result: ExecutionResult) -> None:
         for error in result.errors or ():
-            if error.original_error is not None:
+            if error.original_error is not None and _error_log_budget.allow():
                 log.warning(
                     "Resolver error in operation %r: %s",
                     op_id,
@@ -552,7 +553,8 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         except asyncio.CancelledError:
             raise
         except Exception as failure:
-            log.exception("The event stream of subscription %r failed.", op_id)
+            if _error_log_budget.allow():
+                log.exception("The event stream of subscription %r failed.", op_id)
             if self._forget_subscription(op_id, record):
                 await self._apply(protocol.send_error(op_id, [self._error_for_client(failure)]))
             return
@@ -807,6 +809,39 @@ class _SubscriptionRecord:
     notifier: asyncio.Task[Any] | None = None
 
 
+class _LogBudget:
+    """A process-wide allowance of error records with tracebacks.
+
+    One client repeating a failing operation must not flood the log: past
+    ``burst`` records in ``window`` seconds, errors are only counted, and
+    the count is logged when the next window opens.
+    """
+
+    def __init__(self, burst: int = 20, window: float = 10.0) -> None:
+        self.burst = burst
+        self.window = window
+        self._window_start = -window
+        self._used = 0
+        self.suppressed = 0
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        if now - self._window_start >= self.window:
+            if self.suppressed:
+                log.warning(
+                    "%d more errors were not logged in the last %.0f s.",
+                    self.suppressed,
+                    now - self._window_start,
+                )
+            self._window_start, self._used, self.suppressed = now, 0, 0
+        if self._used < self.burst:
+            self._used += 1
+            return True
+        self.suppressed += 1
+        return False
+
+
+_error_log_budget = _LogBudget()
 _last_layer_error_log = 0.0
 #: Marks a held-back server-side ``unsubscribe`` among held-back payloads.
 _END_GROUP = object()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django
+import pytest
 from django.conf import settings
 
 if not settings.configured:
@@ -22,3 +23,15 @@ if not settings.configured:
 
 # The public fixture `graphql_ws_client`, as users enable it.
 pytest_plugins = ["channels_graphql_ws.testing"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_error_log_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with the whole allowance of logged errors.
+
+    The allowance is process-wide by design; without this, a test asserting
+    a log record would depend on how many errors earlier tests logged.
+    """
+    from channels_graphql_ws import consumer
+
+    monkeypatch.setattr(consumer, "_error_log_budget", consumer._LogBudget())

@@ -194,3 +194,17 @@ async def test_a_failing_on_disconnect_is_logged_not_raised(make_client, caplog)
 
 def test_support_schema_is_the_one_the_limits_tests_assume():
     assert SCHEMA.graphql_schema.query_type.fields.keys() >= {"hello", "slow"}
+
+
+async def test_one_client_repeating_a_failing_query_cannot_flood_the_log(make_client, caplog):
+    from channels_graphql_ws import consumer
+
+    client = make_client(consumer_class(schema=BROKEN_SCHEMA))
+    await client.connect_and_init()
+    with caplog.at_level(logging.WARNING, logger="channels_graphql_ws.consumer"):
+        for index in range(50):
+            await client.execute(f"b{index}", "{ boom }")
+    logged = [r for r in caplog.records if "Resolver error" in r.getMessage()]
+    budget = consumer._error_log_budget
+    assert len(logged) == budget.burst
+    assert budget.suppressed == 50 - budget.burst
