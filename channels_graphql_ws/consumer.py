@@ -8,6 +8,7 @@ in tasks it owns, and ends every one of those tasks when the socket closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -25,6 +26,7 @@ from . import broadcast, execution, serializer, subscription
 from .dict_as_object import DictAsObject
 from .fanout import ProcessFanout, fanout_for
 from .protocol import (
+    FALLBACK_CLOSE_CODES,
     SUBPROTOCOLS,
     Close,
     CloseCode,
@@ -174,6 +176,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         # is being processed.
         self._dispatching = False
         self._held_back: list[tuple[str, Any]] = []
+        self._disconnected = False
         broadcast.note_consumer_created()
 
     @property
@@ -187,6 +190,19 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         return schema if isinstance(schema, GraphQLSchema) else schema.graphql_schema
 
     # ---------------------------------------------------- Channels handlers
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            # The ASGI server cancels its applications when it shuts down
+            # (daphne does): say goodbye with 1001 and end every
+            # subscription as a disconnect would, then let the cancel go on.
+            if not self._disconnected:
+                with contextlib.suppress(Exception):
+                    await self._send_close(CloseCode.GOING_AWAY, "Server shutting down")
+                await self.disconnect(1001)
+            raise
 
     async def connect(self) -> None:
         offered = [
@@ -220,6 +236,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self._apply(self._protocol.receive_message(content))
 
     async def disconnect(self, code: int) -> None:
+        self._disconnected = True
         if code not in (1000, 1001):
             log.debug("WebSocket closed with code %s.", code)
         if self._protocol is not None:
@@ -249,11 +266,23 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 self._last_pong_at = time.monotonic()
 
     async def _close_socket(self, close: Close) -> None:
-        message: dict[str, Any] = {"type": "websocket.close", "code": int(close.code)}
-        if close.reason:
-            message["reason"] = close.reason
-        await self.base_send(message)
+        await self._send_close(int(close.code), close.reason)
         self._cancel_tasks()
+
+    async def _send_close(self, code: int, reason: str = "") -> None:
+        """Close the socket; where the server refuses the code, with its fallback."""
+        # Plain ints: daphne (autobahn) refuses int subclasses such as IntEnum.
+        message: dict[str, Any] = {"type": "websocket.close", "code": int(code)}
+        if reason:
+            message["reason"] = reason
+        try:
+            await self.base_send(message)
+        except Exception:
+            fallback = FALLBACK_CLOSE_CODES.get(code)
+            if fallback is None:
+                raise
+            log.debug("The ASGI server refused close code %s; sending %s.", code, fallback)
+            await self.base_send({**message, "code": int(fallback)})
 
     # ------------------------------------------------------ connecting
 

@@ -4,7 +4,13 @@ Standard library only: no Django, Channels, graphql-core or asyncio, so the
 whole protocol can be tested synchronously and fuzzed.
 """
 
-from .codes import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, SUBPROTOCOLS, CloseCode
+from .codes import (
+    FALLBACK_CLOSE_CODES,
+    GRAPHQL_TRANSPORT_WS,
+    GRAPHQL_WS,
+    SUBPROTOCOLS,
+    CloseCode,
+)
 from .messages import OperationId, Subscribe
 from .server import (
     Close,
@@ -18,6 +24,7 @@ from .server import (
 )
 
 __all__ = [
+    "FALLBACK_CLOSE_CODES",
     "GRAPHQL_TRANSPORT_WS",
     "GRAPHQL_WS",
     "SUBPROTOCOLS",

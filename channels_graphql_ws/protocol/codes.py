@@ -28,6 +28,8 @@ class CloseCode(enum.IntEnum):
     CONNECTION_INIT_TIMEOUT = 4408
     SUBSCRIBER_ALREADY_EXISTS = 4409
     TOO_MANY_INIT_REQUESTS = 4429
+    #: Only as daphne's stand-in for 1011 (see ``FALLBACK_CLOSE_CODES``).
+    INTERNAL_SERVER_ERROR = 4500
 
 
 #: The reason sent along with each code; clients show it in their logs.
@@ -56,3 +58,14 @@ def limit_close_reason(reason: str) -> str:
     if len(encoded) <= MAX_CLOSE_REASON_BYTES:
         return reason
     return encoded[: MAX_CLOSE_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
+
+
+#: The code to send instead, where the ASGI server refuses a code: daphne
+#: (autobahn) sends only 1000 and 3000-4999. Clients reconnect after 1000,
+#: which suits a shutdown; a missed pong becomes graphql-transport-ws's 4500
+#: and a too-big frame a bad request.
+FALLBACK_CLOSE_CODES: dict[int, int] = {
+    CloseCode.GOING_AWAY: CloseCode.NORMAL_CLOSURE,
+    CloseCode.INTERNAL_ERROR: CloseCode.INTERNAL_SERVER_ERROR,
+    CloseCode.MESSAGE_TOO_BIG: CloseCode.BAD_REQUEST,
+}

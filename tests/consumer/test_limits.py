@@ -208,3 +208,35 @@ async def test_one_client_repeating_a_failing_query_cannot_flood_the_log(make_cl
     budget = consumer._error_log_budget
     assert len(logged) == budget.burst
     assert budget.suppressed == 50 - budget.burst
+
+
+async def test_a_cancelled_consumer_closes_1001_and_ends_its_subscriptions():
+    """What an ASGI server that cancels its applications at shutdown sees."""
+    from channels.testing import WebsocketCommunicator
+
+    from .test_subscription_lifecycle import (
+        ON_TRIGGER,
+        consumer_for,
+        schema_for,
+        subscription_class,
+    )
+
+    ended: list[str] = []
+    sub = subscription_class(
+        unsubscribed=lambda root, info: ended.append(info.context.graphql_operation_id)
+    )
+    consumer = consumer_for(schema_for(sub), confirm_subscriptions=True)
+    communicator = WebsocketCommunicator(
+        consumer.as_asgi(), "/graphql/", subprotocols=["graphql-transport-ws"]
+    )
+    await communicator.connect()
+    await communicator.send_json_to({"type": "connection_init"})
+    assert (await communicator.receive_json_from())["type"] == "connection_ack"
+    payload = {"query": ON_TRIGGER}
+    await communicator.send_json_to({"type": "subscribe", "id": "s", "payload": payload})
+    assert (await communicator.receive_json_from())["id"] == "s"  # the confirmation
+    communicator.future.cancel()
+    close = await communicator.receive_output()
+    assert close == {"type": "websocket.close", "code": 1001, "reason": "Server shutting down"}
+    await asyncio.wait([communicator.future])
+    assert ended == ["s"]
