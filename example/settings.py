@@ -17,6 +17,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.admin",
     "channels",
+    # The example itself: its migration adds the demo users alice and bob.
+    "example",
 ]
 
 MIDDLEWARE = [
@@ -55,6 +57,9 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": BASE_DIR / "example" / "db.sqlite3",
+        # Seconds to wait for another process's write (e.g. a second example
+        # server started by a test run) instead of failing with "database is locked".
+        "OPTIONS": {"timeout": 20},
     }
 }
 
@@ -64,3 +69,16 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+# `python3 run.py example` builds the GraphiQL page into this ignored folder
+# (see example/frontend/build.mjs); `ASGIStaticFilesHandler` in asgi.py serves it.
+STATIC_BUILD_DIR = BASE_DIR / "example" / "static_build"
+GRAPHIQL_BUILD_DIR = STATIC_BUILD_DIR / "graphiql"
+STATICFILES_DIRS = [STATIC_BUILD_DIR] if STATIC_BUILD_DIR.is_dir() else []
+
+# Let through what the example's GraphQL middleware logs (example.consumer);
+# daphne's own log handler prints it with the server's other lines.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {"example": {"level": "INFO"}},
+}
