@@ -253,7 +253,8 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         """Carry out what the protocol layer decided, in its order."""
         for output in outputs:
             if isinstance(output, Send):
-                await self.send_json(output.message)
+                if not await self._send_to_socket(output.message):
+                    return
             elif isinstance(output, Close):
                 await self._close_socket(output)
             elif isinstance(output, OperationRequested):
@@ -264,6 +265,26 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 await self._start_connect_hook(output.payload)
             elif isinstance(output, PongReceived):
                 self._last_pong_at = time.monotonic()
+
+    async def _send_to_socket(self, message: dict[str, Any]) -> bool:
+        """Send one message; False when the socket turned out to be gone.
+
+        A client that vanished while we were writing (the ASGI server raises,
+        e.g. uvicorn's ``ClientDisconnected``) is a disconnect, not a failure
+        of whatever was sending: nothing more is sent, and the disconnect
+        that follows ends every task.
+        """
+        text = await self.encode_json(message)  # an encoding error is ours: it raises
+        try:
+            await self.send(text_data=text)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.debug("The socket is gone (%r); nothing more is sent.", error)
+            if self._protocol is not None:
+                self._protocol.connection_lost()
+            return False
+        return True
 
     async def _close_socket(self, close: Close) -> None:
         await self._send_close(int(close.code), close.reason)
