@@ -24,7 +24,7 @@ from graphql.execution import MiddlewareManager
 
 from . import broadcast, execution, serializer, subscription
 from .dict_as_object import DictAsObject
-from .fanout import ProcessFanout, fanout_for
+from .fanout import ProcessFanout, fanout_for, is_idle_timeout
 from .protocol import (
     FALLBACK_CLOSE_CODES,
     SUBPROTOCOLS,
@@ -776,7 +776,23 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         # Channels sets this to read the consumer's own layer channel and
         # closes the socket (1011) when it raises: with Redis down, every
         # socket would go. Wrapped, a layer error only delays that channel.
-        self._channel_receive = functools.partial(_receive_through_layer_errors, receive)
+        self._channel_receive = functools.partial(
+            _receive_through_layer_errors, receive, self._reading_must_stop
+        )
+
+    def _reading_must_stop(self) -> bool:
+        """Whether a failed layer read should end instead of being retried.
+
+        On Python 3.10 and 3.11 a cancellation can be lost inside the layer
+        (``asyncio.wait_for`` in redis-py), and the read fails later instead:
+        after the disconnect, or while the task is being cancelled, that
+        failure ends the read.
+        """
+        if self._disconnected:
+            return True
+        task = asyncio.current_task()
+        cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+        return bool(cancelling and cancelling())
 
     def _operation_context(self, message: Subscribe) -> DictAsObject:
         """A fresh context per operation; ``channels_scope`` is the live scope."""
@@ -897,7 +913,9 @@ _last_layer_error_log = 0.0
 _END_GROUP = object()
 
 
-async def _receive_through_layer_errors(receive: Callable[[], Awaitable[Any]]) -> Any:
+async def _receive_through_layer_errors(
+    receive: Callable[[], Awaitable[Any]], must_stop: Callable[[], bool]
+) -> Any:
     """Read a layer channel, waiting out layer errors instead of raising them."""
     global _last_layer_error_log
     delay = 0.05
@@ -907,10 +925,16 @@ async def _receive_through_layer_errors(receive: Callable[[], Awaitable[Any]]) -
         except asyncio.CancelledError:
             raise
         except Exception as error:
+            if must_stop():
+                raise asyncio.CancelledError() from error
+            if is_idle_timeout(error):
+                continue  # redis-py's socket timeout on an idle blocking read
             now = time.monotonic()
             if now - _last_layer_error_log >= 10:
                 _last_layer_error_log = now
-                log.error("Channel layer receive failed (%r); retrying.", error)
+                log.error(
+                    "Channel layer receive failed (%s: %s); retrying.", type(error).__name__, error
+                )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 

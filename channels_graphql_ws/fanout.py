@@ -83,6 +83,7 @@ class ProcessFanout:
             await self.layer.group_add(group, channel)
         except Exception as error:
             self._layer_failed("group_add", error)
+            self._rejoin_needed = True
 
     async def leave(self, group: str, listener: GroupListener) -> None:
         listeners = self._listeners.get(group)
@@ -126,6 +127,10 @@ class ProcessFanout:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                if self._receiver is not asyncio.current_task():
+                    return  # stopped, but the layer lost the cancellation (see consumer)
+                if is_idle_timeout(error):
+                    continue
                 self._layer_failed("receive", error)
                 self._rejoin_needed = True
                 await asyncio.sleep(delay)
@@ -142,7 +147,7 @@ class ProcessFanout:
         expiry = float(getattr(self.layer, "group_expiry", 86400) or 86400)
         interval = max(1.0, min(expiry / 4, 3600.0))
         waited = 0.0
-        while True:
+        while self._renewer is asyncio.current_task():
             await asyncio.sleep(1.0)
             waited += 1.0
             if self._rejoin_needed or waited >= interval:
@@ -196,6 +201,17 @@ class ProcessFanout:
             type(error).__name__,
             error,
         )
+
+
+def is_idle_timeout(error: Exception) -> bool:
+    """A read timeout of an idle blocking receive, not a failure of the layer.
+
+    redis-py 8 gives every socket read a 5-second timeout by default, which
+    is as long as channels_redis's blocking pop: an idle process sees a
+    ``redis.exceptions.TimeoutError`` every few seconds. Retrying at once is
+    right; logging it or re-joining groups is not.
+    """
+    return type(error).__name__ == "TimeoutError" and type(error).__module__.startswith("redis")
 
 
 _fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, ProcessFanout]] = (
