@@ -54,9 +54,11 @@ MAX_CLOSE_REASON_BYTES = 123
 
 def limit_close_reason(reason: str) -> str:
     """Cut a reason to what fits in a close frame, on a character boundary."""
+    # Lone surrogates (a client's "\ud800" in an id or type) are not UTF-8;
+    # encoding with "replace" turns them into "?" so the frame can be sent.
     encoded = reason.encode("utf-8", "replace")
     if len(encoded) <= MAX_CLOSE_REASON_BYTES:
-        return reason
+        return encoded.decode("utf-8")
     return encoded[: MAX_CLOSE_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
 
 

@@ -129,7 +129,9 @@ def parse_frame(
     if max_size is not None and _utf8_size_over(frame, max_size):
         return Malformed(Fault.TOO_BIG, f"over {max_size} bytes")
     try:
-        decoded = json.loads(frame, parse_constant=_reject_non_json_constant)
+        decoded = json.loads(
+            frame, parse_constant=_reject_non_json_constant, parse_float=_finite_float
+        )
     except (ValueError, RecursionError) as error:
         # RecursionError: deeply nested arrays must not take the consumer down.
         return Malformed(Fault.NOT_JSON, type(error).__name__)
@@ -145,6 +147,10 @@ def parse_message(
     """Check an already decoded JSON value; see ``parse_frame``."""
     if not isinstance(message, dict):
         return Malformed(Fault.NOT_OBJECT, type(message).__name__)
+    if _nested_deeper_than(message, MAX_NESTING):
+        # What we echo (a ping payload) or pass on must still encode, a few
+        # stack frames deeper than it was decoded.
+        return Malformed(Fault.NOT_JSON, f"nested deeper than {MAX_NESTING} levels")
     raw_type = message.get("type")
     raw_id = message.get("id")
     echo_id = raw_id if _is_id(raw_id, integer_ids=True) else None
@@ -181,6 +187,34 @@ def parse_message(
         operation_name=payload.get("operationName"),
         extensions=payload.get("extensions"),
     )
+
+
+#: Deepest nesting of arrays and objects accepted in a message.
+MAX_NESTING = 100
+
+
+def _nested_deeper_than(value: object, limit: int) -> bool:
+    """Whether ``value`` nests arrays/objects more than ``limit`` deep (no recursion)."""
+    level: list[object] = [value]
+    for _ in range(limit + 1):
+        inner: list[object] = []
+        for item in level:
+            if isinstance(item, dict):
+                inner.extend(item.values())
+            elif isinstance(item, list):
+                inner.extend(item)
+        if not inner:
+            return False
+        level = inner
+    return True
+
+
+def _finite_float(text: str) -> float:
+    """JSON numbers beyond float range would come back as ``inf``: refuse them."""
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(f"number out of range: {text[:20]}")
+    return number
 
 
 def _reject_non_json_constant(name: str) -> Any:
