@@ -4,6 +4,7 @@
     python3 run.py example [--host 127.0.0.1] [--port 8000]
     python3 run.py test [pytest args...]
     python3 run.py tox [tox args...]
+    python3 run.py bench [--scenario NAME] [--runs N] [--quick]
 
 Only the standard library is used, so this works on a fresh clone with any
 Python 3.10+. Each command gets its own virtualenv under `.venv/` which is
@@ -210,7 +211,15 @@ def cmd_tox(argv: list[str]) -> int:
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
 
 
-COMMANDS = {"example": cmd_example, "test": cmd_test, "tox": cmd_tox}
+def cmd_bench(argv: list[str]) -> int:
+    """Run the benchmark (benchmarks/) from the test virtualenv."""
+    venv = ensure_venv("test", "test")
+    cmd = [str(venv / BIN / "python"), "-m", "benchmarks", *argv]
+    print("+ " + shlex.join(cmd), flush=True)
+    return subprocess.run(cmd, cwd=ROOT).returncode
+
+
+COMMANDS = {"example": cmd_example, "test": cmd_test, "tox": cmd_tox, "bench": cmd_bench}
 
 
 def main() -> int:
