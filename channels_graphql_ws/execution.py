@@ -7,6 +7,7 @@ consumer's ``_format_error`` is a documented override point.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 from collections import OrderedDict
@@ -21,6 +22,9 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
@@ -32,7 +36,9 @@ from graphql import (
     parse,
     validate,
 )
-from graphql.execution import MiddlewareManager
+from graphql.execution import ExecutionContext, MiddlewareManager
+from graphql.pyutils import Path, Undefined
+from graphql.pyutils import is_awaitable as default_is_awaitable
 
 ErrorFormatter = Callable[[Exception], dict[str, Any]]
 
@@ -239,6 +245,114 @@ def is_subscription(operation: OperationDefinitionNode) -> bool:
     return operation.operation is OperationType.SUBSCRIPTION
 
 
+# ------------------------------------------------------------ fast path
+
+_PLAIN_VALUE_TYPES = frozenset({str, int, float, bool, type(None), dict, list, tuple})
+
+
+def is_awaitable(value: Any) -> bool:
+    """graphql-core's check, answered at once for the plain values most fields return."""
+    return type(value) not in _PLAIN_VALUE_TYPES and default_is_awaitable(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _LeafPlan:
+    attname: str
+    default: Any
+    serialize: Callable[[Any], Any]
+    non_null: bool
+
+
+class FastExecutionContext(ExecutionContext):
+    """graphql-core's executor with a shortcut for plain scalar fields.
+
+    A large result is mostly scalar fields read by graphene's default
+    resolver (a dict key or an attribute): for those, with no arguments and
+    no middleware, the value is read and serialized directly, skipping the
+    resolve info, argument coercion and completion machinery that cannot
+    change the outcome. Anything unusual (None for a non-null field, a value
+    that is not a plain str/int/float/bool, a failed serialization) takes
+    graphql-core's own path, so results and errors are exactly stock
+    ``execute``'s; a differential test holds it to that.
+    """
+
+    _leaf_plans: dict[tuple[int, int], _LeafPlan | None]
+
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_nodes: list[FieldNode],
+        path: Path,
+    ) -> Any:
+        # Plans live as long as this execution: ids cannot be reused meanwhile.
+        key = (id(parent_type), id(field_nodes[0]))
+        try:
+            plan = self._leaf_plans[key]
+        except AttributeError:
+            plan = self._plan_leaf(parent_type, field_nodes)
+            self._leaf_plans = {key: plan}
+        except KeyError:
+            plan = self._leaf_plans[key] = self._plan_leaf(parent_type, field_nodes)
+        if plan is not None:
+            try:
+                if isinstance(source, dict):
+                    value = source.get(plan.attname, plan.default)
+                else:
+                    value = getattr(source, plan.attname, plan.default)
+            except Exception:  # let graphql-core's path raise and locate it
+                return super().execute_field(parent_type, source, field_nodes, path)
+            if value is None and not plan.non_null:
+                return None
+            if type(value) in (str, int, float, bool):
+                try:
+                    serialized = plan.serialize(value)
+                except Exception:
+                    serialized = None
+                if serialized is not None and serialized is not Undefined:
+                    return serialized
+        return super().execute_field(parent_type, source, field_nodes, path)
+
+    def _plan_leaf(
+        self, parent_type: GraphQLObjectType, field_nodes: list[FieldNode]
+    ) -> _LeafPlan | None:
+        if len(field_nodes) != 1 or getattr(self, "middleware_manager", None) is not None:
+            return None
+        node = field_nodes[0]
+        if node.arguments:
+            return None
+        field_def = parent_type.fields.get(node.name.value)
+        if field_def is None or field_def.args:
+            return None
+        resolve = field_def.resolve
+        if not (
+            isinstance(resolve, functools.partial)
+            and _is_graphene_default_resolver(resolve.func)
+            and len(resolve.args) == 2
+            and not resolve.keywords
+            and isinstance(resolve.args[0], str)
+        ):
+            return None
+        field_type = field_def.type
+        non_null = isinstance(field_type, GraphQLNonNull)
+        scalar = field_type.of_type if non_null else field_type
+        if not isinstance(scalar, GraphQLScalarType):
+            return None
+        return _LeafPlan(resolve.args[0], resolve.args[1], scalar.serialize, non_null)
+
+
+def _is_graphene_default_resolver(function: Any) -> bool:
+    """Graphene's stock resolver (a dict key, else an attribute), found by name.
+
+    Looked up by name so that this module needs no graphene import; a project
+    that sets its own default resolver simply gets no shortcut.
+    """
+    return (
+        getattr(function, "__name__", None) == "dict_or_attr_resolver"
+        and getattr(function, "__module__", None) == "graphene.types.resolver"
+    )
+
+
 async def execute_operation(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -260,6 +374,8 @@ async def execute_operation(
         variable_values=variables,
         operation_name=operation_name,
         middleware=middleware,
+        execution_context_class=FastExecutionContext,
+        is_awaitable=is_awaitable,
     )
     if inspect.isawaitable(result):
         result = await result
