@@ -248,6 +248,9 @@ def is_subscription(operation: OperationDefinitionNode) -> bool:
 # ------------------------------------------------------------ fast path
 
 _PLAIN_VALUE_TYPES = frozenset({str, int, float, bool, type(None), dict, list, tuple})
+#: Values the shortcut hands to a scalar's ``serialize``; anything else takes
+#: graphql-core's path (enums, Decimals, awaitables, custom objects).
+_SERIALIZABLE_AS_IS = frozenset({str, int, float, bool})
 
 
 def is_awaitable(value: Any) -> bool:
@@ -276,7 +279,74 @@ class FastExecutionContext(ExecutionContext):
     ``execute``'s; a differential test holds it to that.
     """
 
-    _leaf_plans: dict[tuple[int, int], _LeafPlan | None]
+    # Made on first use: most executions are small and never need them.
+    _object_plans: dict[int, list[tuple[str, _LeafPlan]] | None] | None = None
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        fields: dict[str, list[FieldNode]],
+    ) -> Any:
+        """An object whose fields are all plain scalars is built in one loop.
+
+        No ``Path`` per field, no per-field awaitable check: nothing there
+        can be awaitable. The first value that needs graphql-core's care
+        sends the whole object down the stock path (reading a default
+        resolver's value twice changes nothing).
+        """
+        if path is None or getattr(self, "middleware_manager", None) is not None:
+            # The root's fields have resolvers of their own; middleware must
+            # see every field.
+            return super().execute_fields(parent_type, source_value, path, fields)
+        plans = self._plans_for_object(parent_type, fields)
+        if plans is None:
+            return super().execute_fields(parent_type, source_value, path, fields)
+        results: dict[str, Any] = {}
+        is_dict = isinstance(source_value, dict)
+        for response_name, plan in plans:
+            try:
+                if is_dict:
+                    value = source_value.get(plan.attname, plan.default)
+                else:
+                    value = getattr(source_value, plan.attname, plan.default)
+            except Exception:
+                return super().execute_fields(parent_type, source_value, path, fields)
+            if value is None and not plan.non_null:
+                results[response_name] = None
+                continue
+            if type(value) not in _SERIALIZABLE_AS_IS:
+                return super().execute_fields(parent_type, source_value, path, fields)
+            try:
+                serialized = plan.serialize(value)
+            except Exception:
+                return super().execute_fields(parent_type, source_value, path, fields)
+            if serialized is None or serialized is Undefined:
+                return super().execute_fields(parent_type, source_value, path, fields)
+            results[response_name] = serialized
+        return results
+
+    def _plans_for_object(
+        self, parent_type: GraphQLObjectType, fields: dict[str, list[FieldNode]]
+    ) -> list[tuple[str, _LeafPlan]] | None:
+        # graphql-core reuses one ``fields`` dict for every object of a list
+        # during an execution, so its id is a good key while it lives.
+        key = id(fields)
+        plans = self._object_plans
+        if plans is None:
+            plans = self._object_plans = {}
+        elif key in plans:
+            return plans[key]
+        found: list[tuple[str, _LeafPlan]] = []
+        for response_name, field_nodes in fields.items():
+            plan = self._plan_leaf(parent_type, field_nodes)
+            if plan is None:
+                plans[key] = None
+                return None
+            found.append((response_name, plan))
+        plans[key] = found
+        return found
 
     def execute_field(
         self,
@@ -286,15 +356,8 @@ class FastExecutionContext(ExecutionContext):
         path: Path,
     ) -> Any:
         # Plans live as long as this execution: ids cannot be reused meanwhile.
-        key = (id(parent_type), id(field_nodes[0]))
-        try:
-            plan = self._leaf_plans[key]
-        except AttributeError:
-            plan = self._plan_leaf(parent_type, field_nodes)
-            self._leaf_plans = {key: plan}
-        except KeyError:
-            plan = self._leaf_plans[key] = self._plan_leaf(parent_type, field_nodes)
-        if plan is not None:
+        plan = self._plan_leaf(parent_type, field_nodes)
+        if plan is not None and getattr(self, "middleware_manager", None) is None:
             try:
                 if isinstance(source, dict):
                     value = source.get(plan.attname, plan.default)
@@ -304,7 +367,7 @@ class FastExecutionContext(ExecutionContext):
                 return super().execute_field(parent_type, source, field_nodes, path)
             if value is None and not plan.non_null:
                 return None
-            if type(value) in (str, int, float, bool):
+            if type(value) in _SERIALIZABLE_AS_IS:
                 try:
                     serialized = plan.serialize(value)
                 except Exception:
@@ -313,32 +376,52 @@ class FastExecutionContext(ExecutionContext):
                     return serialized
         return super().execute_field(parent_type, source, field_nodes, path)
 
+    @staticmethod
     def _plan_leaf(
-        self, parent_type: GraphQLObjectType, field_nodes: list[FieldNode]
+        parent_type: GraphQLObjectType, field_nodes: list[FieldNode]
     ) -> _LeafPlan | None:
-        if len(field_nodes) != 1 or getattr(self, "middleware_manager", None) is not None:
+        if len(field_nodes) != 1:
             return None
         node = field_nodes[0]
-        if node.arguments:
-            return None
-        field_def = parent_type.fields.get(node.name.value)
-        if field_def is None or field_def.args:
-            return None
-        resolve = field_def.resolve
-        if not (
-            isinstance(resolve, functools.partial)
-            and _is_graphene_default_resolver(resolve.func)
-            and len(resolve.args) == 2
-            and not resolve.keywords
-            and isinstance(resolve.args[0], str)
-        ):
-            return None
-        field_type = field_def.type
-        non_null = isinstance(field_type, GraphQLNonNull)
-        scalar = field_type.of_type if non_null else field_type
-        if not isinstance(scalar, GraphQLScalarType):
-            return None
-        return _LeafPlan(resolve.args[0], resolve.args[1], scalar.serialize, non_null)
+        key = (id(parent_type), id(node))
+        cached = _leaf_plans.get(key)
+        if cached is not None and cached[0] is parent_type and cached[1] is node:
+            return cached[2]
+        plan = _plan_leaf_uncached(parent_type, node)
+        if len(_leaf_plans) >= _LEAF_PLANS_LIMIT:
+            _leaf_plans.clear()
+        # The type and node are kept with the plan, so their ids stay theirs.
+        _leaf_plans[key] = (parent_type, node, plan)
+        return plan
+
+
+#: Plans by (type, field node), shared by executions of cached documents.
+_leaf_plans: dict[tuple[int, int], tuple[Any, FieldNode, _LeafPlan | None]] = {}
+_LEAF_PLANS_LIMIT = 4096
+
+
+def _plan_leaf_uncached(parent_type: GraphQLObjectType, node: FieldNode) -> _LeafPlan | None:
+    """The shortcut for one field, or None when graphql-core must handle it."""
+    if node.arguments:
+        return None
+    field_def = parent_type.fields.get(node.name.value)
+    if field_def is None or field_def.args:
+        return None
+    resolve = field_def.resolve
+    if not (
+        isinstance(resolve, functools.partial)
+        and _is_graphene_default_resolver(resolve.func)
+        and len(resolve.args) == 2
+        and not resolve.keywords
+        and isinstance(resolve.args[0], str)
+    ):
+        return None
+    field_type = field_def.type
+    non_null = isinstance(field_type, GraphQLNonNull)
+    scalar = field_type.of_type if non_null else field_type
+    if not isinstance(scalar, GraphQLScalarType):
+        return None
+    return _LeafPlan(resolve.args[0], resolve.args[1], scalar.serialize, non_null)
 
 
 def _is_graphene_default_resolver(function: Any) -> bool:
