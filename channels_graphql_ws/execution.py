@@ -15,6 +15,8 @@ from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import graphql
+import graphql.execution
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -36,7 +38,7 @@ from graphql import (
     parse,
     validate,
 )
-from graphql.execution import ExecutionContext, MiddlewareManager
+from graphql.execution import MiddlewareManager
 from graphql.pyutils import Path, Undefined
 from graphql.pyutils import is_awaitable as default_is_awaitable
 
@@ -266,7 +268,15 @@ class _LeafPlan:
     non_null: bool
 
 
-class FastExecutionContext(ExecutionContext):
+# graphql-core 3.3 rebuilt its executor (no public ExecutionContext with
+# these methods): there, stock ``execute`` runs every field.
+_StockExecutionContext: Any = getattr(graphql.execution, "ExecutionContext", None)
+FAST_PATH_AVAILABLE = _StockExecutionContext is not None and list(
+    inspect.signature(_StockExecutionContext.execute_field).parameters
+) == ["self", "parent_type", "source", "field_nodes", "path"]
+
+
+class FastExecutionContext(_StockExecutionContext or object):  # type: ignore[misc]
     """graphql-core's executor with a shortcut for plain scalar fields.
 
     A large result is mostly scalar fields read by graphene's default
@@ -436,6 +446,13 @@ def _is_graphene_default_resolver(function: Any) -> bool:
     )
 
 
+_FAST_EXECUTE_OPTIONS: dict[str, Any] = (
+    {"execution_context_class": FastExecutionContext, "is_awaitable": is_awaitable}
+    if FAST_PATH_AVAILABLE
+    else {}
+)
+
+
 async def execute_operation(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -457,8 +474,7 @@ async def execute_operation(
         variable_values=variables,
         operation_name=operation_name,
         middleware=middleware,
-        execution_context_class=FastExecutionContext,
-        is_awaitable=is_awaitable,
+        **_FAST_EXECUTE_OPTIONS,
     )
     if inspect.isawaitable(result):
         result = await result
@@ -481,15 +497,33 @@ async def create_event_stream(
     notification and never the setup. ``subscribe_field_resolver`` serves
     root fields without a ``subscribe`` of their own.
     """
-    return await create_source_event_stream(
+    executor_class = getattr(graphql, "Executor", None)
+    if executor_class is None:  # graphql-core 3.2
+        return await create_source_event_stream(
+            schema,
+            document,
+            None,
+            context,
+            variables,
+            operation_name,
+            subscribe_field_resolver,
+        )
+    # graphql-core 3.3: build the executor, then ask it for the stream.
+    executor = executor_class.build(
         schema,
         document,
         None,
         context,
         variables,
         operation_name,
-        subscribe_field_resolver,
+        subscribe_field_resolver=subscribe_field_resolver,
     )
+    if isinstance(executor, list):
+        return ExecutionResult(None, errors=executor)
+    stream: Any = create_source_event_stream(executor)  # type: ignore[call-arg]
+    if inspect.isawaitable(stream):
+        stream = await stream
+    return stream  # type: ignore[no-any-return]
 
 
 def unwrap_error(error: GraphQLError) -> Exception:
