@@ -371,6 +371,8 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     # ------------------------------------------------------ operations
 
     async def _start_operation(self, message: Subscribe) -> None:
+        if not self.strict_ordering and await self._serve_inline(message):
+            return
         op_id = message.id
         # Setups run in arrival order, so a mutation sent right after a
         # subscribe finds that subscription live; executions still overlap.
@@ -382,6 +384,92 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         task = self._spawn(self._run_operation(message, previous, setup_done))
         self._operation_tasks[op_id] = task
         task.add_done_callback(lambda _: self._forget_operation_task(op_id, task))
+
+    async def _serve_inline(self, message: Subscribe) -> bool:
+        """Run a query or mutation without a task of its own, where that changes nothing.
+
+        With the stock ``on_operation``, no setup pending before it and a
+        document known to be good, a task would run exactly this first:
+        the synchronous part of the execution (all of it, unless a resolver
+        is async). Only an awaitable result gets a task. False: take the
+        ordinary path, which also reports every problem.
+        """
+        pending = self._last_setup
+        if (pending is not None and not pending.is_set()) or (
+            type(self).on_operation is not GraphqlWsConsumer.on_operation
+        ):
+            return False
+        schema = self._graphql_schema
+        prepared = execution.document_cache.prepare(schema, message.query)
+        operation = prepared.operation(message.operation_name)
+        if (
+            prepared.errors
+            or operation is None
+            or prepared.document is None
+            or execution.is_subscription(operation)
+            or self._document_limits().check(message.query, prepared.shape(operation))
+        ):
+            return False
+        started = time.monotonic()
+        try:
+            outcome = execution.start_execution(
+                schema,
+                prepared.document,
+                operation_name=message.operation_name,
+                variables=message.variables,
+                context=self._operation_context(message),
+                middleware=self._middleware,
+            )
+        except Exception as failure:
+            if _error_log_budget.allow():
+                log.exception("Operation %r failed.", message.id)
+            assert self._protocol is not None
+            await self._apply(
+                self._protocol.send_error(message.id, [self._error_for_client(failure)])
+            )
+            return True
+        if inspect.isawaitable(outcome):
+            task = self._spawn(self._finish_execution(message, outcome, started))
+            self._operation_tasks[message.id] = task
+            task.add_done_callback(lambda _: self._forget_operation_task(message.id, task))
+            return True
+        await self._send_query_result(message, outcome, started)
+        return True
+
+    async def _finish_execution(
+        self, message: Subscribe, outcome: Awaitable[ExecutionResult], started: float
+    ) -> None:
+        protocol = self._protocol
+        assert protocol is not None
+        try:
+            result = await outcome
+            await self._send_query_result(message, result, started)
+        except asyncio.CancelledError:
+            raise
+        except Exception as failure:
+            if _error_log_budget.allow():
+                log.exception("Operation %r failed.", message.id)
+            await self._apply(protocol.send_error(message.id, [self._error_for_client(failure)]))
+
+    async def _send_query_result(
+        self, message: Subscribe, result: ExecutionResult, started: float
+    ) -> None:
+        """A query's or mutation's one result, then ``complete``."""
+        protocol = self._protocol
+        assert protocol is not None
+        self._warn_if_slow(message, time.monotonic() - started)
+        self._log_resolver_errors(message.id, result)
+        payload = execution.format_result(result, self._error_for_client)
+        await self._apply(protocol.send_result(message.id, payload))
+        await self._apply(protocol.complete(message.id))
+
+    def _document_limits(self) -> execution.DocumentLimits:
+        return execution.DocumentLimits(
+            max_length=self.max_document_length,
+            max_depth=self.max_document_depth,
+            max_fields=self.max_document_fields,
+            introspection=self.introspection,
+        )
 
     def _forget_operation_task(self, op_id: OperationId, task: asyncio.Task[Any]) -> None:
         if self._operation_tasks.get(op_id) is task:
@@ -459,13 +547,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             formatted = [self._format_error(error) for error in errors]
             await self._apply(protocol.send_document_errors(op_id, formatted))
             return
-        limits = execution.DocumentLimits(
-            max_length=self.max_document_length,
-            max_depth=self.max_document_depth,
-            max_fields=self.max_document_fields,
-            introspection=self.introspection,
-        )
-        over_limit = limits.check(message.query, prepared.shape(operation))
+        over_limit = self._document_limits().check(message.query, prepared.shape(operation))
         if over_limit is not None:
             log.info("Operation %r refused: %s", op_id, over_limit.message)
             await self._apply(
@@ -485,11 +567,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             context=self._operation_context(message),
             middleware=self._middleware,
         )
-        self._warn_if_slow(message, time.monotonic() - started)
-        self._log_resolver_errors(op_id, result)
-        payload = execution.format_result(result, self._error_for_client)
-        await self._apply(protocol.send_result(op_id, payload))
-        await self._apply(protocol.complete(op_id))
+        await self._send_query_result(message, result, started)
 
     def _log_resolver_errors(self, op_id: OperationId, result: ExecutionResult) -> None:
         for error in result.errors or ():

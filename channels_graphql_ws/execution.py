@@ -11,7 +11,7 @@ import functools
 import inspect
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -464,9 +464,34 @@ async def execute_operation(
     root: Any = None,
 ) -> ExecutionResult:
     """Run a query or mutation; resolvers run on the loop, as graphql-core runs them."""
+    result = start_execution(
+        schema,
+        document,
+        operation_name=operation_name,
+        variables=variables,
+        context=context,
+        middleware=middleware,
+        root=root,
+    )
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def start_execution(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    *,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    context: Any,
+    middleware: MiddlewareManager | None,
+    root: Any = None,
+) -> ExecutionResult | Awaitable[ExecutionResult]:
+    """Execute as far as it goes synchronously: the result, or an awaitable of it."""
     if operation_name == INTROSPECTION_OPERATION_NAME:
         middleware = None
-    result = execute(
+    return execute(
         schema,
         document,
         root_value=root,
@@ -476,9 +501,6 @@ async def execute_operation(
         middleware=middleware,
         **_FAST_EXECUTE_OPTIONS,
     )
-    if inspect.isawaitable(result):
-        result = await result
-    return result
 
 
 async def create_event_stream(

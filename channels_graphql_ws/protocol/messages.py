@@ -129,9 +129,7 @@ def parse_frame(
     if max_size is not None and _utf8_size_over(frame, max_size):
         return Malformed(Fault.TOO_BIG, f"over {max_size} bytes")
     try:
-        decoded = json.loads(
-            frame, parse_constant=_reject_non_json_constant, parse_float=_finite_float
-        )
+        decoded = _DECODER.decode(frame)
     except (ValueError, RecursionError) as error:
         # RecursionError: deeply nested arrays must not take the consumer down.
         return Malformed(Fault.NOT_JSON, type(error).__name__)
@@ -220,6 +218,11 @@ def _finite_float(text: str) -> float:
 def _reject_non_json_constant(name: str) -> Any:
     """``NaN`` and ``Infinity`` are Python's extensions, not JSON: refuse them."""
     raise ValueError(f"{name} is not JSON")
+
+
+# One decoder for every frame: ``json.loads`` with options builds a new one
+# per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_non_json_constant, parse_float=_finite_float)
 
 
 def _is_id(value: object, *, integer_ids: bool) -> bool:
