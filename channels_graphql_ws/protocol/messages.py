@@ -133,7 +133,10 @@ def parse_frame(
     except (ValueError, RecursionError) as error:
         # RecursionError: deeply nested arrays must not take the consumer down.
         return Malformed(Fault.NOT_JSON, type(error).__name__)
-    return parse_message(decoded, kinds=kinds, integer_ids=integer_ids)
+    # Each level of nesting takes two characters at least: a short frame
+    # cannot be too deep, and most frames are short.
+    may_be_deep = len(frame) > 2 * MAX_NESTING
+    return parse_message(decoded, kinds=kinds, integer_ids=integer_ids, may_be_deep=may_be_deep)
 
 
 def parse_message(
@@ -141,11 +144,12 @@ def parse_message(
     *,
     kinds: Mapping[str, MessageKind],
     integer_ids: bool,
+    may_be_deep: bool = True,
 ) -> ClientMessage | Malformed:
     """Check an already decoded JSON value; see ``parse_frame``."""
     if not isinstance(message, dict):
         return Malformed(Fault.NOT_OBJECT, type(message).__name__)
-    if _nested_deeper_than(message, MAX_NESTING):
+    if may_be_deep and _nested_deeper_than(message, MAX_NESTING):
         # What we echo (a ping payload) or pass on must still encode, a few
         # stack frames deeper than it was decoded.
         return Malformed(Fault.NOT_JSON, f"nested deeper than {MAX_NESTING} levels")
