@@ -421,12 +421,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 middleware=self._middleware,
             )
         except Exception as failure:
-            if _error_log_budget.allow():
-                log.exception("Operation %r failed.", message.id)
-            assert self._protocol is not None
-            await self._apply(
-                self._protocol.send_error(message.id, [self._error_for_client(failure)])
-            )
+            await self._operation_failed(message.id, failure)
             return True
         if inspect.isawaitable(outcome):
             task = self._spawn(self._finish_execution(message, outcome, started))
@@ -447,9 +442,14 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         except asyncio.CancelledError:
             raise
         except Exception as failure:
-            if _error_log_budget.allow():
-                log.exception("Operation %r failed.", message.id)
-            await self._apply(protocol.send_error(message.id, [self._error_for_client(failure)]))
+            await self._operation_failed(message.id, failure)
+
+    async def _operation_failed(self, op_id: OperationId, failure: Exception) -> None:
+        """An unexpected failure ends the operation with an ``error``, never the socket."""
+        if _error_log_budget.allow():
+            log.exception("Operation %r failed.", op_id)
+        assert self._protocol is not None
+        await self._apply(self._protocol.send_error(op_id, [self._error_for_client(failure)]))
 
     async def _send_query_result(
         self, message: Subscribe, result: ExecutionResult, started: float
@@ -521,9 +521,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         except asyncio.CancelledError:
             raise
         except Exception as failure:
-            if _error_log_budget.allow():
-                log.exception("Operation %r failed.", message.id)
-            await self._apply(protocol.send_error(message.id, [self._error_for_client(failure)]))
+            await self._operation_failed(message.id, failure)
         finally:
             self._finish_setup(message.id, setup_done)
 
