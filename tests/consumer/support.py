@@ -1,7 +1,7 @@
 """Shared pieces of the consumer tests: a thin client over WebsocketCommunicator.
 
-(The public testing helpers of ``channels_graphql_ws.testing`` come later;
-these tests only need raw frames in and decoded messages out.)
+(The public helpers of ``channels_graphql_ws.testing`` are tested on their
+own; these tests want raw frames in and decoded messages out.)
 """
 
 from __future__ import annotations
