@@ -21,6 +21,8 @@ import pytest_asyncio
 from channels_graphql_ws import GraphqlWsClient
 from channels_graphql_ws.transport import GraphqlWsTransportAiohttp
 
+from ..e2e.support import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 #: Seconds daphne gets to listen (a cold interpreter imports Django and graphene).
@@ -43,13 +45,6 @@ class Daphne:
     def log_tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_until_listening(server: Daphne) -> None:
@@ -88,7 +83,7 @@ def daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daphne]:
     )
     if executable is None:
         pytest.fail("`daphne` is not installed; it comes with the `test` extra.")
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("client-daphne") / "daphne.log"
     env = {
         **os.environ,

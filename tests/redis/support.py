@@ -29,6 +29,8 @@ import websockets
 from channels.layers import BaseChannelLayer, channel_layers, get_channel_layer
 from django.test import override_settings
 
+from ..e2e.support import free_port, tail
+
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = "tests.redis.server_settings"
 APP = "tests.redis.server_app:application"
@@ -44,19 +46,6 @@ LEGACY_WS = "graphql-ws"
 ON_EVENT = (
     "subscription OnEvent($room: String!) { onEvent(room: $room) { seq text username userModel } }"
 )
-
-
-def free_port() -> int:
-    """A port nothing listens on now; the OS picks it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def tail(path: Path, lines: int = 60) -> str:
-    text = path.read_text(errors="replace") if path.exists() else ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def layer_env(kind: str, url: str, prefix: str) -> dict[str, str]:
