@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +16,7 @@ import pytest_asyncio
 from channels_graphql_ws import GraphqlWsClient
 from channels_graphql_ws.transport import GraphqlWsTransportAiohttp
 
-from ..e2e.support import free_port
+from ..e2e.support import Server, _stop, _wait_until_listening, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,52 +26,8 @@ SERVER_START_TIMEOUT = 60.0
 TEST_TIMEOUT = SERVER_START_TIMEOUT + 30
 
 
-@dataclass
-class Daphne:
-    """The running server and where to reach it."""
-
-    port: int
-    log: Path
-    process: subprocess.Popen[bytes]
-
-    def url(self, path: str = "/graphql/") -> str:
-        return f"ws://127.0.0.1:{self.port}{path}"
-
-    def log_tail(self, lines: int = 60) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _wait_until_listening(server: Daphne) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(
-                f"daphne exited with {server.process.returncode} before listening:\n"
-                + server.log_tail()
-            )
-        try:
-            with socket.create_connection(("127.0.0.1", server.port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"daphne did not listen within {SERVER_START_TIMEOUT} s:\n" + server.log_tail())
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """End daphne's process group: politely, then for sure."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=10)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @pytest.fixture(scope="session")
-def daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daphne]:
+def daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``tests.client.app`` served by daphne on a free port of 127.0.0.1."""
     executable = shutil.which("daphne", path=str(Path(sys.executable).parent)) or shutil.which(
         "daphne"
@@ -101,7 +52,7 @@ def daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daphne]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        server = Daphne(port, log, process)
+        server = Server("daphne", port, log, process)
         try:
             _wait_until_listening(server)
             yield server
@@ -113,7 +64,7 @@ MakeClient = Callable[..., Awaitable[GraphqlWsClient]]
 
 
 @pytest_asyncio.fixture
-async def connect(daphne: Daphne) -> AsyncIterator[MakeClient]:
+async def connect(daphne: Server) -> AsyncIterator[MakeClient]:
     """Connected and initialised clients of daphne; all disconnected at the end.
 
     ``await connect(subprotocol, path="/graphql/", init=True, cookies=None, headers=None)``
@@ -147,5 +98,5 @@ def pytest_runtest_makereport(
     outcome = yield
     report = outcome.get_result()
     server = getattr(item, "funcargs", {}).get("daphne")
-    if report.failed and isinstance(server, Daphne):
+    if report.failed and isinstance(server, Server):
         report.sections.append(("daphne log (tail)", server.log_tail()))
