@@ -26,6 +26,7 @@ class Situation(enum.Enum):
     REPEATED_INIT = enum.auto()
     OPERATION_BEFORE_ACK = enum.auto()
     DUPLICATE_ID = enum.auto()  # subscribe/start with an id still active
+    ID_REUSED_WHILE_STOPPING = enum.auto()  # its old operation's stop is under way
     CONNECTION_REJECTED = enum.auto()  # the application refused the init
     DOCUMENT_ERRORS = enum.auto()  # syntax or validation errors
     SETUP_ERRORS = enum.auto()  # a subscription's subscribe() hook failed
@@ -42,6 +43,7 @@ class Reply(enum.Enum):
     ERRORS_AS_RESULT_AND_COMPLETE = enum.auto()  # `data` with errors, `complete`
     ERRORS_AS_RESULT = enum.auto()  # `data` with errors, nothing after it
     IMPLICIT_INIT = enum.auto()  # run the init first, then the operation
+    RUN_AFTER_OLD_ENDS = enum.auto()  # the old operation's `complete` first, then this
 
 
 Answer = CloseCode | Reply
@@ -92,6 +94,8 @@ TRANSPORT_WS = Dialect(
         Situation.REPEATED_INIT: CloseCode.TOO_MANY_INIT_REQUESTS,
         Situation.OPERATION_BEFORE_ACK: CloseCode.UNAUTHORIZED,
         Situation.DUPLICATE_ID: CloseCode.SUBSCRIBER_ALREADY_EXISTS,
+        # The id is free from the client's `complete` on (the reference server).
+        Situation.ID_REUSED_WHILE_STOPPING: Reply.RUN_AFTER_OLD_ENDS,
         Situation.CONNECTION_REJECTED: CloseCode.FORBIDDEN,
         Situation.DOCUMENT_ERRORS: Reply.OPERATION_ERROR,
         Situation.SETUP_ERRORS: Reply.OPERATION_ERROR,
@@ -122,6 +126,7 @@ LEGACY_WS = Dialect(
         Situation.REPEATED_INIT: Reply.CONNECTION_ERROR,
         Situation.OPERATION_BEFORE_ACK: Reply.IMPLICIT_INIT,
         Situation.DUPLICATE_ID: Reply.OPERATION_ERROR,
+        Situation.ID_REUSED_WHILE_STOPPING: Reply.OPERATION_ERROR,
         Situation.CONNECTION_REJECTED: Reply.CONNECTION_ERROR_AND_CLOSE,
         Situation.DOCUMENT_ERRORS: Reply.ERRORS_AS_RESULT_AND_COMPLETE,
         Situation.SETUP_ERRORS: Reply.ERRORS_AS_RESULT,

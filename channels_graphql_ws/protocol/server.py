@@ -136,6 +136,10 @@ class ServerConnection:
         # Legacy starts (and stops) received before the ack, in order; replayed
         # by acknowledge().
         self._deferred: list[Subscribe | Complete] = []
+        # Operations whose id was reused while the client's stop of the old
+        # one was being carried out: each starts when the one before it ends
+        # (the flag says the client stopped it meanwhile).
+        self._reuses: dict[OperationId, list[tuple[Subscribe, bool]]] = {}
 
     # ------------------------------------------------------------ queries
 
@@ -216,26 +220,47 @@ class ServerConnection:
                 outputs.append(ConnectionInitReceived(None, implicit=True))
             self._deferred.append(message)
             return outputs
-        if message.id in self._operations:
-            return self._answer(
-                Situation.DUPLICATE_ID,
-                message.id,
-                f"Subscriber for {message.id} already exists",
-            )
+        reused = self._id_reuse(message.id)
+        if reused is not None:
+            return self._answer(reused, message.id, f"Subscriber for {message.id} already exists")
         limit = self.max_operations
-        if limit is not None and len(self._operations) >= limit:
+        if limit is not None and self._operation_count() >= limit:
             # Refused, not registered: the socket and the other operations go on.
             error = {
                 "message": f"Too many operations at the same time; the limit is {limit}.",
                 "extensions": {"code": "MAX_OPERATIONS"},
             }
             return [self._error_message(message.id, [error])]
+        if message.id in self._operations:  # reused while stopping: waits for the old end
+            self._reuses.setdefault(message.id, []).append((message, False))
+            return []
         self._operations[message.id] = OperationState.RUNNING
         return [OperationRequested(message)]
+
+    def _id_reuse(self, op_id: OperationId) -> Situation | None:
+        """Whether ``op_id`` may not start now: still active, or reused while stopping."""
+        state = self._operations.get(op_id)
+        if state is None:
+            return None
+        waiting = self._reuses.get(op_id, ())
+        if state is OperationState.STOPPING and all(stopped for _, stopped in waiting):
+            situation = Situation.ID_REUSED_WHILE_STOPPING
+            if self.dialect.answer(situation) is Reply.RUN_AFTER_OLD_ENDS:
+                return None
+            return situation
+        return Situation.DUPLICATE_ID
+
+    def _operation_count(self) -> int:
+        waiting = sum(not stopped for queue in self._reuses.values() for _, stopped in queue)
+        return len(self._operations) + waiting
 
     def _client_complete(self, op_id: OperationId) -> list[Output]:
         if self._deferred:  # a legacy stop may be for a start held back: keep the order
             self._deferred.append(Complete(op_id))
+            return []
+        waiting = self._reuses.get(op_id)
+        if waiting and not waiting[-1][1]:
+            waiting[-1] = (waiting[-1][0], True)  # stopped before it could start
             return []
         if self._operations.get(op_id) is not OperationState.RUNNING:
             return []  # unknown, ended, or already being stopped
@@ -313,16 +338,35 @@ class ServerConnection:
         return [Send({"type": self.dialect.result_type, "id": op_id, "payload": result})]
 
     def complete(self, op_id: OperationId) -> list[Output]:
-        """End an operation normally, or after the client asked to stop it."""
+        """End an operation normally, or after the client asked to stop it.
+
+        If the client reused the id meanwhile, the new operation comes back
+        as ``OperationRequested`` right after this ``complete``.
+        """
         if self._operations.pop(op_id, None) is None or self.closed:
             return []
-        return [Send({"type": "complete", "id": op_id})]
+        return [Send({"type": "complete", "id": op_id}), *self._start_reuse(op_id)]
 
     def send_error(self, op_id: OperationId, errors: list[dict[str, Any]]) -> list[Output]:
         """End an operation with an ``error`` message (it failed before running)."""
         if self._operations.pop(op_id, None) is None or self.closed:
             return []
-        return [self._error_message(op_id, errors)]
+        return [self._error_message(op_id, errors), *self._start_reuse(op_id)]
+
+    def _start_reuse(self, op_id: OperationId) -> list[Output]:
+        """The operation that waited for ``op_id`` to end, if the client reused it."""
+        waiting = self._reuses.get(op_id)
+        if not waiting:
+            return []
+        message, stopped = waiting.pop(0)
+        if not waiting:
+            del self._reuses[op_id]
+        self._operations[op_id] = OperationState.RUNNING
+        outputs: list[Output] = [OperationRequested(message)]
+        if stopped:
+            self._operations[op_id] = OperationState.STOPPING
+            outputs.append(OperationStopRequested(op_id))
+        return outputs
 
     def send_document_errors(
         self, op_id: OperationId, errors: list[dict[str, Any]]
@@ -358,6 +402,7 @@ class ServerConnection:
             return []
         self.state = ConnectionState.CLOSED
         self._operations.clear()
+        self._reuses.clear()
         self._deferred = []
         if reason is None:
             reason = CLOSE_REASONS.get(code, "")
@@ -367,6 +412,7 @@ class ServerConnection:
         """The socket is gone (the client closed it): send nothing more."""
         self.state = ConnectionState.CLOSED
         self._operations.clear()
+        self._reuses.clear()
         self._deferred = []
 
     # ------------------------------------------------------------ helpers
@@ -378,7 +424,7 @@ class ServerConnection:
             return []
         answer = self.dialect.answer(situation)
         if answer is Reply.OPERATION_ERROR:
-            return [self._error_message(op_id, errors)]
+            return [self._error_message(op_id, errors), *self._start_reuse(op_id)]
         result = Send(
             {
                 "type": self.dialect.result_type,
@@ -387,8 +433,8 @@ class ServerConnection:
             }
         )
         if answer is Reply.ERRORS_AS_RESULT_AND_COMPLETE:
-            return [result, Send({"type": "complete", "id": op_id})]
-        return [result]
+            return [result, Send({"type": "complete", "id": op_id}), *self._start_reuse(op_id)]
+        return [result, *self._start_reuse(op_id)]
 
     def _error_message(self, op_id: OperationId | None, errors: list[dict[str, Any]]) -> Send:
         payload: Any = errors if self.dialect.error_payload_is_list else {"errors": errors}

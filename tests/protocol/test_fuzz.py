@@ -349,19 +349,48 @@ class Model:
         self.ops: dict[Any, str] = {}
         #: Legacy starts and stops that came before the ack, in order.
         self.held: list[tuple[str, Any]] = []
+        #: transport-ws: subscribes reusing an id whose stop is under way, in
+        #: order, each with "stopped" once the client stopped it too.
+        self.reuses: dict[Any, list[tuple[Subscribe, bool]]] = {}
 
-    def snapshot(self) -> tuple[str, dict[Any, str], list[tuple[str, Any]]]:
-        return self.state, dict(self.ops), list(self.held)
+    def snapshot(self) -> tuple[Any, ...]:
+        reuses = {op_id: list(queue) for op_id, queue in self.reuses.items()}
+        return self.state, dict(self.ops), list(self.held), reuses
 
-    def restore(self, snapshot: tuple[str, dict[Any, str], list[tuple[str, Any]]]) -> None:
-        self.state, ops, held = snapshot
+    def restore(self, snapshot: tuple[Any, ...]) -> None:
+        self.state, ops, held, reuses = snapshot
         self.ops, self.held = dict(ops), list(held)
+        self.reuses = {op_id: list(queue) for op_id, queue in reuses.items()}
 
     def _close(self, *codes: int) -> list[Expectation]:
         self.state = "closed"
         self.ops.clear()
         self.held.clear()
+        self.reuses.clear()
         return [ExpectClose(frozenset(codes))]
+
+    def _may_reuse(self, op_id: Any) -> bool:
+        """transport-ws: the id is free from the client's own stop on."""
+        waiting = self.reuses.get(op_id, [])
+        return (
+            not self.legacy
+            and self.ops.get(op_id) == "stopping"
+            and all(stopped for _, stopped in waiting)
+        )
+
+    def _release(self, op_id: Any) -> list[Expectation]:
+        """What waited for ``op_id`` to end starts now (stopped again if the client said so)."""
+        waiting = self.reuses.get(op_id)
+        if not waiting:
+            return []
+        message, stopped = waiting.pop(0)
+        if not waiting:
+            del self.reuses[op_id]
+        self.ops[op_id] = "stopping" if stopped else "running"
+        expected: list[Expectation] = [OperationRequested(message)]
+        if stopped:
+            expected.append(OperationStopRequested(op_id))
+        return expected
 
     # -------------------------------------------------- client input
 
@@ -458,6 +487,10 @@ class Model:
         return self._stop_valid(op_id)
 
     def _stop_valid(self, op_id: Any) -> list[Expectation]:
+        waiting = self.reuses.get(op_id)
+        if waiting and not waiting[-1][1]:
+            waiting[-1] = (waiting[-1][0], True)
+            return []
         if self.ops.get(op_id) != "running":
             return []
         self.ops[op_id] = "stopping"
@@ -478,7 +511,7 @@ class Model:
                 codes.add(4400)
             if self.state != "acked":
                 codes.add(4401)
-            elif id_ok and op_id in self.ops:
+            elif id_ok and op_id in self.ops and not self._may_reuse(op_id):
                 codes.add(4409)
             if codes:
                 return self._close(*codes)
@@ -501,6 +534,9 @@ class Model:
         return []
 
     def _start(self, message: Subscribe) -> list[Expectation]:
+        if message.id in self.ops and not self.legacy:  # reused while stopping
+            self.reuses.setdefault(message.id, []).append((message, False))
+            return []
         if message.id in self.ops:  # legacy only: transport-ws closed 4409 above
             return [ExpectShape("error", message.id, True, errors_payload)]
         self.ops[message.id] = "running"
@@ -547,6 +583,9 @@ class Model:
         if method == "send_confirmation":
             return [ExpectSend({"type": result_type, "id": op_id, "payload": data})]
         del self.ops[op_id]
+        return self._ending(method, op_id, data) + self._release(op_id)
+
+    def _ending(self, method: str, op_id: Any, data: Any) -> list[Expectation]:
         if method == "complete":
             return [ExpectSend({"type": "complete", "id": op_id})]
         error_payload = {"errors": data} if self.legacy else data
@@ -578,6 +617,7 @@ class Model:
         self.state = "closed"
         self.ops.clear()
         self.held.clear()
+        self.reuses.clear()
 
 
 TRANSPORT_KINDS = {name: name for name in (*TRANSPORT_TYPES, "connection_terminate")}
@@ -690,6 +730,12 @@ class Monitor:
     def _requested(self, output: OperationRequested) -> None:
         op_id = output.id
         assert is_operation_id(op_id, legacy=self.legacy), f"accepted id {op_id!r}"
+        previous = self.open.get(op_id)
+        if previous is not None and previous.endings == 1 and not self.legacy:
+            # The id was reused while its stop was under way: the old
+            # operation has just sent its one ending, the new one starts.
+            del self.open[op_id]
+            self.ended.append(previous)
         assert op_id not in self.open, f"{op_id!r} accepted while active"
         self.open[op_id] = Episode(op_id)
         self.requested_ids.append(op_id)
@@ -819,8 +865,10 @@ class Session:
         """The consumer's end of the story: ack if pending, complete what runs."""
         if self.model.state == "pending":
             self.app("acknowledge", None, False)
-        for op_id in self.conn.active_operations():
-            self.app("complete", self.monitor.requested_ids.index(op_id))
+        # Completing an operation starts what reused its id meanwhile, if anything.
+        for _ in range(len(self.monitor.requested_ids) + 1):
+            for op_id in self.conn.active_operations():
+                self.app("complete", self.monitor.requested_ids.index(op_id))
         assert self.conn.active_operations() == []
         self.monitor.check_final()
 

@@ -735,9 +735,7 @@ def test_subscribe_with_malformed_payload_closes_4400(
     "prior",
     [
         "query-running",
-        "query-stopping",
         "subscription-live",
-        "subscription-stopping",
         "reuse-after-complete",
         "reuse-after-stop-and-complete",
         "reuse-after-error",
@@ -749,14 +747,13 @@ def test_subscribe_whose_id_is_active_closes_4409(prior: str) -> None:
     """| `subscribe` whose `id` is active (a query or mutation still running, or
     a live subscription) | close 4409 |
 
-    Active includes an operation the client asked to stop whose `complete` has
-    not gone out yet. No `error` for the id and no pending result go out
-    (decision 3). Once an operation has ended, its id may be used again."""
+    No `error` for the id and no pending result go out (decision 3). Once an
+    operation has ended, its id may be used again."""
     conn = connection("acked")
     start(conn, "7")
     if prior.startswith("subscription"):
         assert conn.send_result("7", {"data": {"n": 1}}) == [next_message("7", {"data": {"n": 1}})]
-    if prior.endswith("stopping") or prior == "reuse-after-stop-and-complete":
+    if prior == "reuse-after-stop-and-complete":
         assert conn.receive_frame(complete_frame("7")) == [OperationStopRequested("7")]
     errors = [{"message": "boom"}]
     if prior in ("reuse-after-complete", "reuse-after-stop-and-complete"):
@@ -777,6 +774,62 @@ def test_subscribe_whose_id_is_active_closes_4409(prior: str) -> None:
         return
     assert_closes(conn, outputs, CloseCode.SUBSCRIBER_ALREADY_EXISTS, "7")
     assert int(CloseCode.SUBSCRIBER_ALREADY_EXISTS) == 4409
+
+
+@pytest.mark.parametrize("kind", ["query", "subscription"])
+@pytest.mark.parametrize("ending", ["complete", "send_error"])
+def test_subscribe_reusing_an_id_while_its_stop_is_carried_out_runs_after_the_old_end(
+    kind: str, ending: str
+) -> None:
+    """| `subscribe` reusing an id after the client's own `complete` for it, while
+    that stop is still being carried out | not 4409: the id is free from the
+    client's `complete` on; the old operation's answering `complete` goes out
+    first, then the new operation runs |"""
+    conn = connection("acked")
+    start(conn, "7")
+    if kind == "subscription":
+        assert conn.send_result("7", {"data": {"n": 1}}) == [next_message("7", {"data": {"n": 1}})]
+    assert conn.receive_frame(complete_frame("7")) == [OperationStopRequested("7")]
+    assert conn.receive_frame(subscribe_frame("7", "{ again }")) == []
+    assert not conn.closed
+    # A second reuse while the first still waits is a duplicate of an active id.
+    errors = [{"message": "boom"}]
+    if ending == "complete":
+        outputs = conn.complete("7")
+        assert outputs[0] == complete_message("7")
+    else:
+        outputs = conn.send_error("7", errors)
+        assert outputs[0] == error_message("7", errors)
+    assert len(outputs) == 2 and isinstance(outputs[1], OperationRequested), outputs
+    assert outputs[1].message.query == "{ again }"
+    assert conn.send_result("7", {"data": {}}) == [next_message("7", {"data": {}})]
+    assert conn.complete("7") == [complete_message("7")]
+    assert_operation_ended(conn, "7")
+
+
+def test_a_reused_id_stopped_before_it_could_start_is_started_then_stopped() -> None:
+    """The client may stop the reused operation too before the old one ended: it
+    comes back as requested and stopped, so it still gets its one `complete`."""
+    conn = connection("acked")
+    start(conn, "7")
+    assert conn.receive_frame(complete_frame("7")) == [OperationStopRequested("7")]
+    assert conn.receive_frame(subscribe_frame("7", "{ again }")) == []
+    assert conn.receive_frame(complete_frame("7")) == []
+    outputs = conn.complete("7")
+    assert outputs[0] == complete_message("7")
+    assert isinstance(outputs[1], OperationRequested)
+    assert outputs[2:] == [OperationStopRequested("7")]
+    assert conn.send_result("7", {"data": {}}) == []
+    assert conn.complete("7") == [complete_message("7")]
+
+
+def test_a_second_reuse_while_the_first_waits_closes_4409() -> None:
+    conn = connection("acked")
+    start(conn, "7")
+    assert conn.receive_frame(complete_frame("7")) == [OperationStopRequested("7")]
+    assert conn.receive_frame(subscribe_frame("7", "{ again }")) == []
+    outputs = conn.receive_frame(subscribe_frame("7", "{ and again }"))
+    assert_closes(conn, outputs, CloseCode.SUBSCRIBER_ALREADY_EXISTS, "7")
 
 
 def assert_operation_ended(conn: ServerConnection, op_id: str) -> None:
