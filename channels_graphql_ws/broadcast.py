@@ -190,6 +190,48 @@ def _send_finished(task: asyncio.Task[None]) -> None:
 
 # ------------------------------------------------------------- receiving
 
+#: Payload types every subscriber may share: nothing in them can be changed.
+_IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
+_TAKEN = object()
+
+
+class Notification:
+    """One broadcast as this process received it, unpacked once.
+
+    Each subscriber's ``publish`` gets a payload of its own, as the older
+    release gave it, so one that changes its payload (``payload.pop(...)``)
+    cannot change what the next one sees: the first taker gets the payload
+    unpacked on arrival, every other one a fresh unpack of the same bytes.
+    Payloads that cannot be changed are simply shared.
+    """
+
+    __slots__ = ("_packed", "_payload", "_shared")
+
+    def __init__(self, packed: bytes, payload: Any) -> None:
+        self._packed = packed
+        self._payload = payload
+        self._shared = type(payload) in _IMMUTABLE
+
+    @classmethod
+    def unpack(cls, packed: Any, group: str) -> Notification | None:
+        """Unpack a layer message's payload; None (logged) if it cannot be."""
+        try:
+            return cls(packed, serializer.unpack(packed))
+        except Exception:
+            log.exception("A broadcast to group %s could not be unpacked.", group)
+            return None
+
+    def take(self) -> Any:
+        """This subscriber's own copy of the payload."""
+        payload = self._payload
+        if self._shared:
+            return payload
+        if payload is not _TAKEN:
+            self._payload = _TAKEN
+            return payload
+        return serializer.unpack(self._packed)
+
+
 Item = TypeVar("Item")
 
 

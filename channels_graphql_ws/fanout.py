@@ -12,14 +12,16 @@ broadcasts sent while it was down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from channels.layers import BaseChannelLayer
 
-from . import broadcast, serializer
+from . import broadcast
 
 log = logging.getLogger(__name__)
 
@@ -30,77 +32,122 @@ MAX_RETRY_DELAY = 2.0
 
 
 class GroupListener(Protocol):
-    """A consumer as the fan-out sees it."""
+    """A session as the fan-out sees it."""
 
-    def _fanout_deliver(self, group: str, payload: Any) -> None:
-        """Queue ``payload`` for the listener's subscriptions in ``group``."""
+    def deliver(self, group: str, notification: broadcast.Notification) -> None:
+        """Queue a broadcast for the listener's subscriptions in ``group``."""
 
-    def _fanout_end_group(self, group: str) -> None:
+    def end_group(self, group: str) -> None:
         """End the listener's subscriptions in ``group`` (a server ``unsubscribe``)."""
 
 
-class ProcessFanout:
-    """Joins groups on behalf of every consumer of one event loop.
+class _Group:
+    """One group this process listens to, and whether the layer knows it yet."""
 
-    Its receiving task runs only while some group has a listener, so an idle
-    process (or a finished test's loop) keeps no task behind.
+    __slots__ = ("joined", "listeners")
+
+    def __init__(self) -> None:
+        self.listeners: set[GroupListener] = set()
+        # Set once group_add has returned (or failed, to be retried): a
+        # later joiner waits for it, so "joined" always means live.
+        self.joined = asyncio.Event()
+
+
+class ProcessFanout:
+    """Joins groups on behalf of every session of one event loop.
+
+    Its tasks run only while some group has a listener, so an idle process
+    (or a finished test's loop) keeps no task behind; while they should
+    run, a task that fails is logged and started again.
     """
 
     def __init__(self, layer: BaseChannelLayer) -> None:
         self.layer = layer
         self.channel: str | None = None
-        self._listeners: dict[str, set[GroupListener]] = {}
+        self._groups: dict[str, _Group] = {}
+        # Per group, the layer membership change in progress: group_add and
+        # group_discard of one group reach the layer in call order.
+        self._membership_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         self._receiver: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._rejoin_needed = False
         self._last_error_log: dict[str, float] = {}
-        #: Broadcasts dispatched and layer errors seen: for tests and metrics.
+        #: Broadcasts dispatched, layer errors seen and task restarts: for
+        #: tests and metrics.
         self.dispatched = 0
         self.layer_errors = 0
+        self.restarts = 0
 
     # ------------------------------------------------------- membership
 
     def groups(self) -> list[str]:
-        return list(self._listeners)
+        return list(self._groups)
 
     def listeners(self, group: str) -> frozenset[GroupListener]:
-        return frozenset(self._listeners.get(group, ()))
+        state = self._groups.get(group)
+        return frozenset(state.listeners) if state is not None else frozenset()
 
     async def join(self, group: str, listener: GroupListener) -> None:
-        """Listen to ``group``; the first local listener joins it at the layer.
+        """Listen to ``group``; returns once the process's membership exists at the layer.
 
-        A layer error does not fail the join: the membership is made again
-        once the layer answers, so a subscription made during an outage
-        receives what is broadcast after it.
+        The first local listener makes the membership; later ones wait for
+        it. A layer error does not fail the join: the membership is made
+        again once the layer answers, so a subscription made during an
+        outage receives what is broadcast after it.
         """
-        listeners = self._listeners.setdefault(group, set())
-        first = not listeners
-        listeners.add(listener)
-        if not first:
+        state = self._groups.get(group)
+        if state is not None:
+            state.listeners.add(listener)
+            await state.joined.wait()
             return
-        channel = await self._start()
+        state = self._groups[group] = _Group()
+        state.listeners.add(listener)
         try:
-            await self.layer.group_add(group, channel)
-        except Exception as error:
-            self._layer_failed("group_add", error)
-            self._rejoin_needed = True
+            async with self._membership_change(group):
+                if self._groups.get(group) is not state:
+                    return  # everyone left while we waited
+                channel = await self._start()
+                try:
+                    await self.layer.group_add(group, channel)
+                except Exception as error:
+                    self._layer_failed("group_add", error)
+                    self._rejoin_needed = True
+        finally:
+            state.joined.set()
 
     async def leave(self, group: str, listener: GroupListener) -> None:
-        listeners = self._listeners.get(group)
-        if listeners is None or listener not in listeners:
+        state = self._groups.get(group)
+        if state is None or listener not in state.listeners:
             return
-        listeners.discard(listener)
-        if listeners:
+        state.listeners.discard(listener)
+        if state.listeners:
             return
-        del self._listeners[group]
+        del self._groups[group]
         channel = self.channel
-        if not self._listeners:
+        if not self._groups:
             self._stop()
-        if channel is not None:
+        if channel is None:
+            return
+        async with self._membership_change(group):
             try:
                 await self.layer.group_discard(group, channel)
             except Exception as error:
                 self._layer_failed("group_discard", error)
+
+    @contextlib.asynccontextmanager
+    async def _membership_change(self, group: str) -> AsyncIterator[None]:
+        entry = self._membership_locks.get(group)
+        if entry is None:
+            entry = self._membership_locks[group] = (asyncio.Lock(), [0])
+        lock, users = entry
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._membership_locks[group]
 
     # ---------------------------------------------------------- running
 
@@ -108,15 +155,34 @@ class ProcessFanout:
         if self.channel is None:
             self.channel = await self.layer.new_channel()
         if self._receiver is None:
-            self._receiver = asyncio.ensure_future(self._receive_forever(self.channel))
-            self._renewer = asyncio.ensure_future(self._renew_forever())
+            self._receiver = self._supervised(self._receive_forever(self.channel))
+            self._renewer = self._supervised(self._renew_forever())
         return self.channel
 
+    def _supervised(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coroutine)
+        task.add_done_callback(self._task_ended)
+        return task
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A receiving or renewing task must never stop while groups are listened to."""
+        if task.cancelled() or task not in (self._receiver, self._renewer):
+            return
+        error = task.exception()
+        self.restarts += 1
+        log.error("The broadcast fan-out's task failed; restarting it.", exc_info=error)
+        self._rejoin_needed = True
+        if task is self._receiver and self.channel is not None:
+            self._receiver = self._supervised(self._receive_forever(self.channel))
+        elif task is self._renewer:
+            self._renewer = self._supervised(self._renew_forever())
+
     def _stop(self) -> None:
-        for task in (self._receiver, self._renewer):
+        tasks = (self._receiver, self._renewer)
+        self._receiver = self._renewer = None
+        for task in tasks:
             if task is not None:
                 task.cancel()
-        self._receiver = self._renewer = None
         self.channel = None
 
     async def _receive_forever(self, channel: str) -> None:
@@ -159,7 +225,7 @@ class ProcessFanout:
         channel = self.channel
         if channel is None:
             return True
-        for group in list(self._listeners):
+        for group in list(self._groups):
             try:
                 await self.layer.group_add(group, channel)
             except Exception as error:
@@ -170,22 +236,20 @@ class ProcessFanout:
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         group = message.get("group")
-        listeners = self._listeners.get(group) if isinstance(group, str) else None
-        if not listeners or group is None:
+        state = self._groups.get(group) if isinstance(group, str) else None
+        if state is None or not state.listeners or group is None:
             return
         kind = message.get("type")
         if kind == broadcast.BROADCAST:
-            try:
-                payload = serializer.unpack(message["payload"])
-            except Exception:
-                log.exception("A broadcast to group %s could not be unpacked.", group)
+            notification = broadcast.Notification.unpack(message.get("payload"), group)
+            if notification is None:
                 return
             self.dispatched += 1
-            for listener in list(listeners):
-                listener._fanout_deliver(group, payload)
+            for listener in list(state.listeners):
+                listener.deliver(group, notification)
         elif kind == broadcast.UNSUBSCRIBE:
-            for listener in list(listeners):
-                listener._fanout_end_group(group)
+            for listener in list(state.listeners):
+                listener.end_group(group)
 
     def _layer_failed(self, operation: str, error: Exception) -> None:
         """Log a layer failure, at most once per interval per operation."""
@@ -226,3 +290,38 @@ def fanout_for(layer: BaseChannelLayer) -> ProcessFanout:
     if fanout is None or fanout.layer is not layer:
         fanout = per_loop[id(layer)] = ProcessFanout(layer)
     return fanout
+
+
+_last_layer_error_log = 0.0
+
+
+async def receive_through_layer_errors(
+    receive: Callable[[], Awaitable[Any]], must_stop: Callable[[], bool]
+) -> Any:
+    """Read a layer channel, waiting out layer errors instead of raising them.
+
+    Channels closes a socket (1011) when its consumer's channel read
+    raises: with Redis down, every socket of the process would go. Wrapped
+    in this, a layer error only delays that channel. ``must_stop`` says
+    when a failure ends the read instead (the consumer is going away).
+    """
+    global _last_layer_error_log
+    delay = 0.05
+    while True:
+        try:
+            return await receive()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if must_stop():
+                raise asyncio.CancelledError() from error
+            if is_idle_timeout(error):
+                continue  # redis-py's socket timeout on an idle blocking read
+            now = time.monotonic()
+            if now - _last_layer_error_log >= ERROR_LOG_INTERVAL:
+                _last_layer_error_log = now
+                log.error(
+                    "Channel layer receive failed (%s: %s); retrying.", type(error).__name__, error
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY)

@@ -26,12 +26,12 @@ pytest_plugins = ["channels_graphql_ws.testing"]
 
 
 @pytest.fixture(autouse=True)
-def _fresh_error_log_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fresh_error_log_budget() -> None:
     """Each test starts with the whole allowance of logged errors.
 
     The allowance is process-wide by design; without this, a test asserting
     a log record would depend on how many errors earlier tests logged.
     """
-    from channels_graphql_ws import consumer
+    from tests.internals import fresh_log_budget
 
-    monkeypatch.setattr(consumer, "_error_log_budget", consumer._LogBudget())
+    fresh_log_budget()

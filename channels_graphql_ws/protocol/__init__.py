@@ -11,7 +11,7 @@ from .codes import (
     SUBPROTOCOLS,
     CloseCode,
 )
-from .messages import OperationId, Subscribe
+from .messages import OperationId, Subscribe, encode_message
 from .server import (
     Close,
     ConnectionInitReceived,
@@ -39,4 +39,5 @@ __all__ = [
     "Send",
     "ServerConnection",
     "Subscribe",
+    "encode_message",
 ]

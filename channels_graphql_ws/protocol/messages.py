@@ -260,3 +260,13 @@ def _utf8_size_over(text: str, limit: int) -> bool:
     if len(text) * 4 <= limit:
         return False
     return len(text.encode("utf-8", "surrogatepass")) > limit
+
+
+def encode_message(message: Mapping[str, Any]) -> str:
+    """A server message as JSON text every client can parse.
+
+    ``NaN`` and ``Infinity`` are not JSON: browsers and the npm clients
+    fail on a frame holding them, so such a value raises ``ValueError``
+    here and the operation ends with an ``error`` instead.
+    """
+    return json.dumps(message, allow_nan=False)

@@ -34,7 +34,7 @@ from django.test import override_settings
 
 import channels_graphql_ws
 from channels_graphql_ws import broadcast as broadcast_module
-from channels_graphql_ws.fanout import fanout_for
+from tests.internals import fanout_of as fanout_for
 
 from .support import Query
 

@@ -9,6 +9,7 @@ import logging
 import pytest
 
 import channels_graphql_ws
+from tests.internals import records_of, tasks_of
 
 from .support import SCHEMA, consumer_class
 
@@ -374,13 +375,13 @@ async def test_disconnect_ends_every_task_and_timer(make_client):
     await busy.subscribe("b", "{ slow(seconds: 30) }")
     await asyncio.sleep(0.1)
     consumers = list(Recorded.instances)
-    tasks = [task for consumer in consumers for task in consumer._tasks]
+    tasks = [task for consumer in consumers for task in tasks_of(consumer)]
     assert len(tasks) >= 4  # init timer, keep-alive, two operations
     await slow_connect.disconnect()
     await busy.disconnect()
     assert all(task.done() for task in tasks)
-    assert all(not consumer._tasks for consumer in consumers)
-    assert all(not consumer._operation_tasks for consumer in consumers)
+    assert all(not tasks_of(consumer) for consumer in consumers)
+    assert all(not records_of(consumer) for consumer in consumers)
 
 
 async def test_a_bad_connection_does_not_disturb_another(make_client):

@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import channels_graphql_ws
-from channels_graphql_ws import fanout
+from tests.internals import fanouts_on_running_loop
 
 from .support import consumer_class
 
@@ -366,7 +366,7 @@ async def check_one_example(subprotocol: str, fuzzed: list[str | bytes]) -> str:
     assert not leaked, f"tasks left after the disconnect: {leaked}"
     for group, members in layer_memberships().items():
         assert members <= groups_before.get(group, set()), f"still in group {group}"
-    for fan in fanout._fanouts.get(asyncio.get_running_loop(), {}).values():
+    for fan in fanouts_on_running_loop():
         assert fan.groups() == [], f"fan-out listeners left: {fan.groups()}"
     assert not errors.records, [record.getMessage() for record in errors.records]
     return outcome

@@ -197,15 +197,15 @@ def test_support_schema_is_the_one_the_limits_tests_assume():
 
 
 async def test_one_client_repeating_a_failing_query_cannot_flood_the_log(make_client, caplog):
-    from channels_graphql_ws import consumer
+    from tests.internals import log_budget
 
     client = make_client(consumer_class(schema=BROKEN_SCHEMA))
     await client.connect_and_init()
-    with caplog.at_level(logging.WARNING, logger="channels_graphql_ws.consumer"):
+    with caplog.at_level(logging.WARNING, logger="channels_graphql_ws"):
         for index in range(50):
             await client.execute(f"b{index}", "{ boom }")
     logged = [r for r in caplog.records if "Resolver error" in r.getMessage()]
-    budget = consumer._error_log_budget
+    budget = log_budget()
     assert len(logged) == budget.burst
     assert budget.suppressed == 50 - budget.burst
 

@@ -28,8 +28,9 @@ from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
 import channels_graphql_ws
-from channels_graphql_ws.fanout import fanout_for
 from channels_graphql_ws.testing import consumer_for
+from tests.internals import fanout_of as fanout_for
+from tests.internals import records_of
 
 from .support import Query
 
@@ -309,7 +310,7 @@ async def test_with_a_small_queue_limit_what_is_dropped_is_exactly_what_is_logge
             queues = {
                 record.id: record.queue
                 for consumer in consumer_class.instances
-                for record in consumer._subscription_records.values()
+                for record in records_of(consumer).values()
             }
             total_dropped = 0
             for subscriber in made:

@@ -61,6 +61,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 import channels_graphql_ws  # noqa: E402
+from tests.internals import records_of  # noqa: E402
 
 #: Notifications a subscription may have waiting in this server.
 QUEUE_LIMIT = 50
@@ -83,7 +84,7 @@ class Query(graphene.ObjectType):
     def resolve_queues(root: object, info: graphene.ResolveInfo) -> list[QueueState]:
         states = []
         for consumer in list(_consumers):
-            for op_id, record in list(consumer._subscription_records.items()):
+            for op_id, record in list(records_of(consumer).items()):
                 queue = record.queue
                 if queue is not None:
                     states.append(

@@ -121,3 +121,80 @@ def test_protocol_module_imports_only_stdlib_and_itself(path: Path) -> None:
 def test_import_checker_itself(source: str, depth: int, bad: bool) -> None:
     """The checker flags what it must and nothing else."""
     assert bool(forbidden_imports(source, depth)) is bad
+
+
+# ------------------------------------------------- the house, module by module
+
+PACKAGE_DIR = PROTOCOL_DIR.parent
+
+#: Which of the package's own modules each module may import (ARCHITECTURE.md:
+#: imports flow one way). ``protocol`` stands for the whole sans-I/O package.
+#: A module missing here fails the test below: a new module needs a row.
+ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
+    "__init__": frozenset({"client", "consumer", "subscription", "transport"}),
+    "graphql_ws_consumer": frozenset({"consumer"}),
+    "dict_as_object": frozenset(),
+    "serializer": frozenset(),
+    "execution": frozenset({"protocol"}),
+    "operations": frozenset({"execution", "protocol"}),
+    "lifecycle": frozenset({"broadcast", "operations", "protocol", "subscription"}),
+    "session": frozenset({"broadcast", "lifecycle", "operations", "protocol"}),
+    "subscription": frozenset({"broadcast"}),
+    "broadcast": frozenset({"serializer"}),
+    "fanout": frozenset({"broadcast"}),
+    "config": frozenset({"execution", "operations", "protocol"}),
+    "consumer": frozenset(
+        {
+            "broadcast",
+            "config",
+            "dict_as_object",
+            "execution",
+            "fanout",
+            "operations",
+            "protocol",
+            "session",
+        }
+    ),
+    "transport": frozenset({"protocol"}),
+    "client": frozenset({"protocol", "transport"}),
+    "testing": frozenset({"client", "consumer", "protocol", "transport"}),
+}
+
+#: Modules of the engine and below: they never import Channels (a transport
+#: reaches them through a sink).
+NO_CHANNELS = frozenset({"execution", "operations", "lifecycle", "session", "config"})
+
+
+def imports_of(path: Path) -> tuple[set[str], set[str]]:
+    """The package's own modules ``path`` imports, and the third-party tops."""
+    internal: set[str] = set()
+    external: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                internal.add(node.module.split(".")[0])
+            else:
+                internal.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            external.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            external.update(alias.name.split(".")[0] for alias in node.names)
+    return internal, external
+
+
+def package_modules() -> list[Path]:
+    return sorted(PACKAGE_DIR.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", package_modules(), ids=lambda path: path.stem)
+def test_module_imports_only_what_the_house_allows(path: Path) -> None:
+    assert path.stem in ALLOWED_INTERNAL, f"{path.name} needs a row in ALLOWED_INTERNAL"
+    internal, external = imports_of(path)
+    assert internal <= ALLOWED_INTERNAL[path.stem], internal - ALLOWED_INTERNAL[path.stem]
+    if path.stem in NO_CHANNELS:
+        assert "channels" not in external, f"{path.name} imports Channels"
+
+
+def test_nothing_but_the_entry_points_imports_the_consumer() -> None:
+    importers = {path.stem for path in package_modules() if "consumer" in imports_of(path)[0]}
+    assert importers <= {"__init__", "testing", "graphql_ws_consumer"}, importers

@@ -76,15 +76,16 @@ class FlakyLayer(InMemoryChannelLayer):
 
 
 class Listener:
-    """A consumer as the fan-out sees it: records what it is given."""
+    """A session as the fan-out sees it: records what it is given."""
 
     def __init__(self) -> None:
         self.payloads: list[Any] = []
 
-    def _fanout_deliver(self, group: str, payload: Any) -> None:
+    def deliver(self, group: str, notification: Any) -> None:
+        payload = notification.take()
         self.payloads.append(payload)
 
-    def _fanout_end_group(self, group: str) -> None:
+    def end_group(self, group: str) -> None:
         raise AssertionError(f"Nobody unsubscribed {group}.")
 
 

@@ -27,8 +27,8 @@ import redis.asyncio
 from channels.layers import BaseChannelLayer
 
 import channels_graphql_ws
-from channels_graphql_ws.fanout import fanout_for
 from channels_graphql_ws.testing import ClientFactory, GraphqlWsClient
+from tests.internals import fanout_of as fanout_for
 
 from .layers import CORE, PUBSUB, layer_config
 from .support import LEGACY_WS, TRANSPORT_WS, default_layer

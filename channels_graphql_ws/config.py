@@ -1,0 +1,105 @@
+"""What a user sets on their consumer: settings and hooks, with their defaults.
+
+Every transport of the consumer (WebSocket today, HTTP beside it) reads
+these, and the engine reads them through the consumer when it needs them:
+settings are class attributes read at run time, so they may be changed
+with ``setattr`` after the class is defined.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from . import execution, operations
+from .protocol import OperationId
+
+
+class ConsumerConfig:
+    """The settings and hooks of ``GraphqlWsConsumer``, documented where they are."""
+
+    # ------------------------------------------------------------ settings
+
+    #: The ``graphene.Schema`` to serve; required.
+    schema: ClassVar[Any] = None
+    #: Seconds between keep-alives (``ping`` / legacy ``ka``); None: none sent.
+    send_ping_every: ClassVar[float | None] = None
+    #: Seconds a client has to send ``connection_init`` (close 4408); 0: forever.
+    connection_init_wait_timeout: ClassVar[float] = 3
+    #: Process every message of a connection, in order, one at a time.
+    strict_ordering: ClassVar[bool] = False
+    #: Send one extra result when a subscription starts (see API.md).
+    confirm_subscriptions: ClassVar[bool] = False
+    subscription_confirmation_message: ClassVar[dict[str, Any]] = {
+        "data": None,
+        "errors": None,
+    }
+    #: Log a warning when a query or mutation runs at least this long; None: never.
+    warn_operation_timeout: ClassVar[float | None] = 1
+    subscription_notification_queue_limit: ClassVar[int] = 1024
+    #: graphql-core middleware: a list (first is innermost) or a MiddlewareManager.
+    middleware: ClassVar[Any] = None
+    #: Prefix of Channels group names; read from this base class only.
+    group_name_prefix: ClassVar[str] = "GQLWS"
+    #: With ``send_ping_every``: seconds a ``pong`` may take before the socket is
+    #: closed with 1011 (graphql-transport-ws only: legacy clients never answer
+    #: ``ka``). None: never.
+    pong_timeout: ClassVar[float | None] = None
+    #: Largest incoming frame in bytes (close 1009 above it); None: no limit.
+    max_message_size: ClassVar[int | None] = 1024 * 1024
+    #: Operations running at the same time per connection (queries and
+    #: mutations in flight plus live subscriptions); over it: an ``error``.
+    max_operations: ClassVar[int | None] = 4096
+    #: Longest GraphQL document, in characters; None: no limit.
+    max_document_length: ClassVar[int | None] = 100_000
+    #: Deepest field nesting of an operation (fragments followed); None: no limit.
+    max_document_depth: ClassVar[int | None] = 64
+    #: Field selections of an operation with fragments expanded (aliases
+    #: count once each); None: no limit.
+    max_document_fields: ClassVar[int | None] = 10_000
+    #: Whether ``__schema`` and ``__type`` may be queried.
+    introspection: ClassVar[bool] = True
+    #: Send "Internal server error" instead of the text of unexpected
+    #: (non-GraphQL) exceptions; each is logged with its traceback.
+    mask_internal_errors: ClassVar[bool] = False
+
+    # --------------------------------------------------------------- hooks
+
+    async def on_connect(self, payload: Any) -> Any:
+        """Decide on ``connection_init``; ``payload`` is the client's, unchecked.
+
+        Raise or return ``False`` to reject; return a dict to send it as the
+        ``connection_ack`` payload; ``None`` or ``True`` for a plain ack. May
+        be a plain (sync) method as well.
+        """
+
+    @operations.default_hook
+    async def on_operation(self, op_id: OperationId, payload: dict[str, Any]) -> None:
+        """Called before every operation; raise to refuse it with an error.
+
+        The return value is ignored. May be a plain (sync) method as well.
+        """
+
+    async def on_disconnect(self, code: int) -> None:
+        """Called once when the socket has closed, after every ``unsubscribed``.
+
+        ``code`` is the WebSocket close code. May be a plain (sync) method.
+        Meant for presence tracking and per-connection cleanup.
+        """
+
+    def _confirmation_payload(self) -> dict[str, Any]:
+        """The result sent when a subscription starts, with ``confirm_subscriptions``.
+
+        ``data`` goes out as given; ``errors`` (exceptions) are formatted, and
+        the key is left out when there are none, so the default is ``{"data": None}``.
+        """
+        message = self.subscription_confirmation_message
+        payload: dict[str, Any] = {"data": message.get("data")}
+        errors = message.get("errors")
+        if errors:
+            payload["errors"] = [self._format_error(error) for error in errors]
+        return payload
+
+    @staticmethod
+    def _format_error(error: Exception) -> dict[str, Any]:
+        """Turn an error into what the client sees; override to enrich errors."""
+        return execution.format_error(error)

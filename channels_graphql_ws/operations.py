@@ -1,0 +1,364 @@
+"""The engine's stateless half: what one operation is, whatever carries it.
+
+Every transport plans an operation here (``on_operation``, parse and
+validate through the shared cache, pick the operation, the document
+limits), runs queries and per-event subscription executions here, and
+shapes errors through one ``ErrorPolicy``. Nothing here knows Channels, a
+socket or a wire protocol: the settings and hooks are read from the
+*host* (the user's consumer) when they are used, because users change
+settings with ``setattr`` after the class is defined.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLSchema,
+    OperationDefinitionNode,
+)
+from graphql.execution import MiddlewareManager
+
+from . import execution
+from .protocol import OperationId
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------ the log budget
+
+
+class LogBudget:
+    """A process-wide allowance of error records with tracebacks.
+
+    One client repeating a failing operation must not flood the log: past
+    ``burst`` records in ``window`` seconds, errors are only counted, and
+    the count is logged when the next window opens.
+    """
+
+    def __init__(self, burst: int = 20, window: float = 10.0) -> None:
+        self.burst = burst
+        self.window = window
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over with the whole allowance (tests do, between cases)."""
+        self._window_start = -self.window
+        self._used = 0
+        self.suppressed = 0
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        if now - self._window_start >= self.window:
+            if self.suppressed:
+                log.warning(
+                    "%d more errors were not logged in the last %.0f s.",
+                    self.suppressed,
+                    now - self._window_start,
+                )
+            self._window_start, self._used, self.suppressed = now, 0, 0
+        if self._used < self.burst:
+            self._used += 1
+            return True
+        self.suppressed += 1
+        return False
+
+
+#: The budget every connection of the process shares.
+error_log_budget = LogBudget()
+
+
+def log_failure(message: str, *args: Any) -> None:
+    """Log the exception being handled, if the process's budget allows it."""
+    if error_log_budget.allow():
+        log.exception(message, *args)
+
+
+# ---------------------------------------------------------- error policy
+
+
+class ErrorPolicy:
+    """How an error reaches a client, decided in one place.
+
+    ``as_given`` is the host's ``_format_error`` (a documented override
+    point); ``for_client`` hides the text of unexpected exceptions when
+    ``mask_internal_errors`` is on. A formatter that itself raises must not
+    take the connection down: the client then gets the masked form.
+    """
+
+    def __init__(self, host: OperationHost) -> None:
+        self._host = host
+
+    def as_given(self, error: Exception) -> dict[str, Any]:
+        try:
+            return self._host._format_error(error)
+        except Exception:
+            log_failure("`_format_error` failed on %r.", error)
+            return execution.masked_error(error)
+
+    def for_client(self, error: Exception) -> dict[str, Any]:
+        if self._host.mask_internal_errors and execution.is_internal_error(error):
+            return execution.masked_error(error)
+        return self.as_given(error)
+
+
+# ------------------------------------------------------------ requests
+
+
+class OperationRequest(Protocol):
+    """One operation as a client asked for it (a WebSocket ``subscribe`` or
+    an HTTP request): the id is None where the transport has none."""
+
+    @property
+    def id(self) -> OperationId | None: ...
+    @property
+    def query(self) -> str: ...
+    @property
+    def operation_name(self) -> str | None: ...
+    @property
+    def variables(self) -> dict[str, Any] | None: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+
+class OperationHost(Protocol):
+    """What the engine reads from the user's consumer, when it needs it."""
+
+    mask_internal_errors: bool
+    max_document_length: int | None
+    max_document_depth: int | None
+    max_document_fields: int | None
+    introspection: bool
+    warn_operation_timeout: float | None
+    confirm_subscriptions: bool
+    subscription_notification_queue_limit: int
+
+    @property
+    def _graphql_schema(self) -> GraphQLSchema: ...
+    @property
+    def _middleware(self) -> MiddlewareManager | None: ...
+    def _format_error(self, error: Exception) -> dict[str, Any]: ...
+    def _confirmation_payload(self) -> dict[str, Any]: ...
+    def _operation_context(self, request: OperationRequest) -> Any: ...
+    def on_operation(self, op_id: OperationId | None, payload: dict[str, Any]) -> Any: ...
+
+
+def default_hook(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a host's hook as the do-nothing default, so callers may skip it."""
+    function._engine_default_hook = True  # type: ignore[attr-defined]
+    return function
+
+
+def is_default_hook(bound: Any) -> bool:
+    return bool(getattr(bound, "_engine_default_hook", False))
+
+
+async def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
+    """Call a user hook that may be sync or async."""
+    result = hook(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+# ---------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """An operation ready to run: a valid document within every limit."""
+
+    request: OperationRequest
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    context: Any
+
+    @property
+    def is_subscription(self) -> bool:
+        return execution.is_subscription(self.operation)
+
+    @property
+    def operation_type(self) -> str:
+        return self.operation.operation.value
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an operation will not run, as the client sees it.
+
+    ``by_hook`` tells an ``on_operation`` refusal (an ``error`` on every
+    subprotocol) from a document problem (each subprotocol's own answer).
+    """
+
+    errors: list[dict[str, Any]]
+    by_hook: bool = False
+
+
+class Operations:
+    """Plans and runs operations for one host (a consumer instance)."""
+
+    def __init__(self, host: OperationHost) -> None:
+        self.host = host
+        self.errors = ErrorPolicy(host)
+
+    # ------------------------------------------------------------ planning
+
+    @property
+    def hook_is_default(self) -> bool:
+        """Whether ``on_operation`` is the stock one, so planning never waits."""
+        return is_default_hook(self.host.on_operation)
+
+    async def plan(self, request: OperationRequest) -> Plan | Refusal:
+        """``on_operation``, then everything ``prepare`` does."""
+        try:
+            await call_hook(self.host.on_operation, request.id, request.payload)
+        except Exception as refusal:
+            log.info("Operation %r refused by `on_operation`: %r", request.id, refusal)
+            return Refusal([self.errors.for_client(refusal)], by_hook=True)
+        return self.prepare(request)
+
+    def prepare(self, request: OperationRequest) -> Plan | Refusal:
+        """Parse and validate (cached), pick the operation, check the limits.
+
+        Synchronous, so a transport may plan without a task of its own when
+        the hook is the stock one.
+        """
+        host = self.host
+        prepared = execution.document_cache.prepare(host._graphql_schema, request.query)
+        operation = prepared.operation(request.operation_name)
+        if prepared.errors or operation is None or prepared.document is None:
+            errors = list(prepared.errors) or [
+                execution.operation_not_found_error(request.operation_name)
+            ]
+            return Refusal([self.errors.as_given(error) for error in errors])
+        over_limit = self.limits().check(request.query, prepared.shape(operation))
+        if over_limit is not None:
+            log.info("Operation %r refused: %s", request.id, over_limit.message)
+            return Refusal([self.errors.as_given(over_limit)])
+        return Plan(request, prepared.document, operation, host._operation_context(request))
+
+    def limits(self) -> execution.DocumentLimits:
+        host = self.host
+        return execution.DocumentLimits(
+            max_length=host.max_document_length,
+            max_depth=host.max_document_depth,
+            max_fields=host.max_document_fields,
+            introspection=host.introspection,
+        )
+
+    # ------------------------------------------------------------- queries
+
+    def start_query(self, plan: Plan) -> ExecutionResult | Awaitable[ExecutionResult]:
+        """Run a query or mutation as far as it goes without waiting."""
+        request = plan.request
+        return execution.start_execution(
+            self.host._graphql_schema,
+            plan.document,
+            operation_name=request.operation_name,
+            variables=request.variables,
+            context=plan.context,
+            middleware=self.host._middleware,
+        )
+
+    async def run_query(self, plan: Plan) -> ExecutionResult:
+        outcome = self.start_query(plan)
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        return outcome
+
+    def query_payload(self, plan: Plan, result: ExecutionResult, started: float) -> dict[str, Any]:
+        """A query's result as the client sees it; slow runs and resolver errors logged."""
+        self._warn_if_slow(plan.request, time.monotonic() - started)
+        self.log_resolver_errors(plan.request.id, result)
+        return execution.format_result(result, self.errors.for_client)
+
+    # ------------------------------------------------------- subscriptions
+
+    async def create_stream(
+        self, plan: Plan, subscribe_field: Callable[..., Any]
+    ) -> AsyncIterable[Any] | Refusal:
+        """The source stream, or the setup errors (``subscribe`` raised) that prevented it."""
+        request = plan.request
+        stream = await execution.create_event_stream(
+            self.host._graphql_schema,
+            plan.document,
+            operation_name=request.operation_name,
+            variables=request.variables,
+            context=plan.context,
+            subscribe_field_resolver=subscribe_field,
+        )
+        if isinstance(stream, ExecutionResult):
+            errors = [execution.unwrap_error(error) for error in stream.errors or ()]
+            log.info("Subscription %r refused: %r", request.id, errors)
+            return Refusal([self.errors.for_client(error) for error in errors])
+        return stream
+
+    async def event_payload(
+        self, plan: Plan, event: Any, *, skip_empty: bool
+    ) -> dict[str, Any] | None:
+        """One notification for one subscriber: its document run with ``event`` as root.
+
+        ``publish`` runs here, through the middleware (decision 13). With
+        ``skip_empty``, root fields whose ``publish`` returned None are
+        dropped, and None means there is nothing to send.
+        """
+        request = plan.request
+        result = await execution.execute_operation(
+            self.host._graphql_schema,
+            plan.document,
+            operation_name=request.operation_name,
+            variables=request.variables,
+            context=plan.context,
+            middleware=self.host._middleware,
+            root=event,
+        )
+        self.log_resolver_errors(request.id, result)
+        if skip_empty:
+            kept = execution.without_skipped_fields(result)
+            if kept is None:
+                return None
+            result = kept
+        return execution.format_result(result, self.errors.for_client)
+
+    # ------------------------------------------------------------- logging
+
+    def log_resolver_errors(self, op_id: OperationId | None, result: ExecutionResult) -> None:
+        for error in result.errors or ():
+            if error.original_error is not None and error_log_budget.allow():
+                log.warning(
+                    "Resolver error in operation %r: %s",
+                    op_id,
+                    error,
+                    exc_info=error.original_error,
+                )
+
+    def _warn_if_slow(self, request: OperationRequest, seconds: float) -> None:
+        limit = self.host.warn_operation_timeout
+        if limit is None or seconds < limit:
+            return
+        log.warning(
+            "Operation %r (%s) took %.3f s, over `warn_operation_timeout` %s s.",
+            request.id,
+            request.operation_name or "unnamed",
+            seconds,
+            limit,
+        )
+        log.debug(
+            "Slow operation %r: query %r, variables %r.",
+            request.id,
+            request.query,
+            request.variables,
+        )
+
+    def failure(self, op_id: OperationId | None, error: Exception) -> list[dict[str, Any]]:
+        """An unexpected failure of an operation: logged (within budget), shaped for the client."""
+        if error_log_budget.allow():
+            log.error("Operation %r failed.", op_id, exc_info=error)
+        return [self.errors.for_client(error)]
