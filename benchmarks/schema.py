@@ -22,7 +22,13 @@ from .common import ITEMS, VALUE
 
 
 class OnEvent(channels_graphql_ws.Subscription):
-    """Every subscriber gets every event, exactly as broadcast."""
+    """Every subscriber gets every event, exactly as broadcast.
+
+    ``publish`` depends on the payload alone, so it runs once per broadcast
+    for all subscribers (``publish_once``).
+    """
+
+    publish_once = True
 
     seq = graphene.Int()
     sent = graphene.Float()

@@ -14,7 +14,7 @@ import collections
 import hashlib
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -195,6 +195,9 @@ _IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
 _TAKEN = object()
 
 
+Result = TypeVar("Result")
+
+
 class Notification:
     """One broadcast as this process received it, unpacked once.
 
@@ -205,12 +208,13 @@ class Notification:
     Payloads that cannot be changed are simply shared.
     """
 
-    __slots__ = ("_packed", "_payload", "_shared")
+    __slots__ = ("_packed", "_payload", "_results", "_shared")
 
     def __init__(self, packed: bytes, payload: Any) -> None:
         self._packed = packed
         self._payload = payload
         self._shared = type(payload) in _IMMUTABLE
+        self._results: dict[Any, asyncio.Future[Any]] | None = None
 
     @classmethod
     def unpack(cls, packed: Any, group: str) -> Notification | None:
@@ -230,6 +234,45 @@ class Notification:
             self._payload = _TAKEN
             return payload
         return serializer.unpack(self._packed)
+
+    async def shared_result(self, key: Any, compute: Callable[[Any], Awaitable[Result]]) -> Result:
+        """``compute(payload)`` once for every subscriber asking with the same ``key``.
+
+        The subscribers of one broadcast whose results cannot differ (same
+        document and variables, a ``publish`` that asked to run once) share
+        one execution: the first computes it, the others wait for it. If the
+        first is cancelled (its client left), the next one computes instead.
+        """
+        results = self._results
+        if results is None:
+            results = self._results = {}
+        while (pending := results.get(key)) is not None:
+            try:
+                return await asyncio.shield(pending)
+            except _Abandoned:
+                continue
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        results[key] = future
+        try:
+            result = await compute(self.take())
+        except asyncio.CancelledError:
+            del results[key]
+            _settle(future, _Abandoned())
+            raise
+        except Exception as error:
+            _settle(future, error)
+            raise
+        future.set_result(result)
+        return result
+
+
+class _Abandoned(Exception):
+    """The subscriber computing a shared result was cancelled: compute it again."""
+
+
+def _settle(future: asyncio.Future[Any], error: Exception) -> None:
+    future.set_exception(error)
+    future.exception()  # retrieved: the waiters get it; nothing to log at collection
 
 
 Item = TypeVar("Item")

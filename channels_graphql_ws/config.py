@@ -38,8 +38,6 @@ class ConsumerConfig:
     subscription_notification_queue_limit: ClassVar[int] = 1024
     #: graphql-core middleware: a list (first is innermost) or a MiddlewareManager.
     middleware: ClassVar[Any] = None
-    #: Prefix of Channels group names; read from this base class only.
-    group_name_prefix: ClassVar[str] = "GQLWS"
     #: With ``send_ping_every``: seconds a ``pong`` may take before the socket is
     #: closed with 1011 (graphql-transport-ws only: legacy clients never answer
     #: ``ka``). None: never.

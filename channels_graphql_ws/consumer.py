@@ -15,7 +15,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from graphql import GraphQLSchema
@@ -38,6 +38,7 @@ from .protocol import (
     Output,
     PongReceived,
     Send,
+    SendText,
     ServerConnection,
     encode_message,
 )
@@ -54,6 +55,10 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
     ``graphql-transport-ws`` first. Settings are class attributes read at run
     time, so they may be changed with ``setattr`` after the class is defined.
     """
+
+    #: Prefix of Channels group names; read from this base class only
+    #: (decision 11: the broadcasting side has no consumer at hand).
+    group_name_prefix: ClassVar[str] = "GQLWS"
 
     # ------------------------------------------------------- construction
 
@@ -165,6 +170,9 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
             if isinstance(output, Send):
                 if not await self._send_to_socket(output.message):
                     return
+            elif isinstance(output, SendText):
+                if not await self._send_text(output.text):
+                    return
             elif isinstance(output, Close):
                 await self._close_socket(output)
             elif isinstance(output, OperationRequested):
@@ -185,7 +193,9 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
         that follows ends every task. An encoding error is the sender's: it
         raises, and the engine ends that operation with an ``error``.
         """
-        text = await self.encode_json(message)
+        return await self._send_text(await self.encode_json(message))
+
+    async def _send_text(self, text: str) -> bool:
         try:
             await self.send(text_data=text)
         except asyncio.CancelledError:
@@ -378,6 +388,9 @@ class _SocketSink:
 
     async def send_result(self, op_id: OperationId, payload: dict[str, Any]) -> None:
         await self._consumer._apply(self._protocol.send_result(op_id, payload))
+
+    async def send_encoded_result(self, op_id: OperationId, payload_json: str) -> None:
+        await self._consumer._apply(self._protocol.send_encoded_result(op_id, payload_json))
 
     async def send_confirmation(self, op_id: OperationId, payload: dict[str, Any]) -> None:
         await self._consumer._apply(self._protocol.send_confirmation(op_id, payload))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from graphql import GraphQLResolveInfo
 
 from . import broadcast, subscription
 from .operations import Operations, Plan, Refusal, error_log_budget, log_failure
-from .protocol import OperationId
+from .protocol import OperationId, encode_message
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Sink(Protocol):
 
     def is_active(self, op_id: OperationId) -> bool: ...
     async def send_result(self, op_id: OperationId, payload: dict[str, Any]) -> None: ...
+    async def send_encoded_result(self, op_id: OperationId, payload_json: str) -> None: ...
     async def send_confirmation(self, op_id: OperationId, payload: dict[str, Any]) -> None: ...
     async def complete(self, op_id: OperationId) -> None: ...
     async def send_error(self, op_id: OperationId, errors: list[dict[str, Any]]) -> None: ...
@@ -192,10 +194,18 @@ class OperationOwner:
         stream = record.stream
         assert stream is not None
         is_class = record.setup is not None
+        shared_key = self._shared_result_key(record, plan)
         try:
             async for event in stream:
                 if not self._gate.is_set():
                     await self._gate.wait()
+                if shared_key is not None:
+                    text = await event.shared_result(
+                        shared_key, functools.partial(self._encoded_event_payload, plan)
+                    )
+                    if text is not None:
+                        await self._sink.send_encoded_result(record.id, text)
+                    continue
                 if is_class:
                     event = event.take()
                 payload = await self._ops.event_payload(plan, event, skip_empty=is_class)
@@ -212,6 +222,22 @@ class OperationOwner:
                 await _close_stream(stream)
         # A plain Graphene stream ended by itself.
         await self._end_subscription(record, functools.partial(self._sink.complete, record.id))
+
+    def _shared_result_key(self, record: OperationRecord, plan: Plan) -> Any:
+        """What makes two subscribers' results equal, if this one may share; else None."""
+        setup = record.setup
+        if setup is None or not setup.subscription_class.publish_once:
+            return None
+        if self._ops.host._middleware is not None:
+            return None  # middleware sees every subscriber's fields (decision 13)
+        request = plan.request
+        variables = request.variables
+        frozen = json.dumps(variables, sort_keys=True, default=repr) if variables else ""
+        return (id(plan.document), request.operation_name, frozen)
+
+    async def _encoded_event_payload(self, plan: Plan, event: Any) -> str | None:
+        payload = await self._ops.event_payload(plan, event, skip_empty=True)
+        return None if payload is None else encode_message(payload)
 
     async def _end_by_server(self, record: OperationRecord) -> None:
         await record.setup_done.wait()

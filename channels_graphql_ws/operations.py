@@ -22,6 +22,7 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     GraphQLSchema,
+    GraphQLSyntaxError,
     OperationDefinitionNode,
 )
 from graphql.execution import MiddlewareManager
@@ -194,11 +195,14 @@ class Refusal:
     """Why an operation will not run, as the client sees it.
 
     ``by_hook`` tells an ``on_operation`` refusal (an ``error`` on every
-    subprotocol) from a document problem (each subprotocol's own answer).
+    subprotocol) from a document problem (each subprotocol's own answer);
+    ``syntax`` says the document did not even parse (HTTP answers that
+    differently from an invalid one).
     """
 
     errors: list[dict[str, Any]]
     by_hook: bool = False
+    syntax: bool = False
 
 
 class Operations:
@@ -237,7 +241,8 @@ class Operations:
             errors = list(prepared.errors) or [
                 execution.operation_not_found_error(request.operation_name)
             ]
-            return Refusal([self.errors.as_given(error) for error in errors])
+            syntax = isinstance(errors[0], GraphQLSyntaxError)
+            return Refusal([self.errors.as_given(error) for error in errors], syntax=syntax)
         over_limit = self.limits().check(request.query, prepared.shape(operation))
         if over_limit is not None:
             log.info("Operation %r refused: %s", request.id, over_limit.message)

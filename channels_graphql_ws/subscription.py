@@ -71,6 +71,14 @@ class Subscription(graphene.ObjectType):  # type: ignore[misc]
     #: consumer's ``subscription_notification_queue_limit``. 1 keeps only the
     #: latest (silently); above 1 each drop is logged.
     notification_queue_limit: ClassVar[int | None] = None
+    #: Run ``publish`` (and the subscriber's document) once per broadcast for
+    #: all of a process's subscribers with the same document and variables,
+    #: and send them that one result. Set it when ``publish`` and the fields
+    #: it returns depend only on the payload and the arguments, never on
+    #: ``info.context`` (the user, the connection): fan-out then costs about
+    #: one frame per subscriber. Ignored when the consumer has middleware,
+    #: which must see every subscriber's fields (API.md decision 13).
+    publish_once: ClassVar[bool] = False
 
     _meta: ClassVar[SubscriptionOptions]
 

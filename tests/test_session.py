@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,9 @@ class FakeSink:
     async def send_result(self, op_id: Any, payload: dict[str, Any]) -> None:
         if op_id in self.active:
             self.sent.append(("result", op_id, payload))
+
+    async def send_encoded_result(self, op_id: Any, payload_json: str) -> None:
+        await self.send_result(op_id, json.loads(payload_json))
 
     async def send_confirmation(self, op_id: Any, payload: dict[str, Any]) -> None:
         self.sent.append(("confirmation", op_id, payload))

@@ -20,6 +20,7 @@ from .server import (
     Output,
     PongReceived,
     Send,
+    SendText,
     ServerConnection,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "Output",
     "PongReceived",
     "Send",
+    "SendText",
     "ServerConnection",
     "Subscribe",
     "encode_message",

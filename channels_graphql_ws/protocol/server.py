@@ -11,6 +11,7 @@ anything for an id that has ended.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,17 @@ class Send:
     """Put this JSON message on the wire."""
 
     message: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SendText:
+    """Put this already encoded JSON message on the wire.
+
+    A broadcast's result shared by many subscribers is encoded once; each
+    subscriber's frame only splices its id in (``send_encoded_result``).
+    """
+
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +101,7 @@ class PongReceived:
 
 
 Event = ConnectionInitReceived | OperationRequested | OperationStopRequested | PongReceived
-Output = Send | Close | Event
+Output = Send | SendText | Close | Event
 
 
 class ConnectionState(enum.Enum):
@@ -327,6 +339,16 @@ class ServerConnection:
             return []
         return [Send({"type": self.dialect.result_type, "id": op_id, "payload": result})]
 
+    def send_encoded_result(self, op_id: OperationId, payload_json: str) -> list[Output]:
+        """``send_result`` for a payload already encoded as JSON text."""
+        if self._operations.get(op_id) is not OperationState.RUNNING or self.closed:
+            return []
+        frame = (
+            f'{{"type": "{self.dialect.result_type}", "id": {json.dumps(op_id)}, '
+            f'"payload": {payload_json}}}'
+        )
+        return [SendText(frame)]
+
     def send_confirmation(self, op_id: OperationId, result: dict[str, Any]) -> list[Output]:
         """A subscription's confirmation: sent even if a stop is already waiting.
 
@@ -459,6 +481,6 @@ def _error_code(situation: Situation) -> str:
     return "Exception" if situation is Situation.BAD_TYPE else situation.name
 
 
-def answers_for(outputs: Iterable[Output]) -> list[Send | Close]:
+def answers_for(outputs: Iterable[Output]) -> list[Send | SendText | Close]:
     """Only the wire outputs of a call, for callers and tests that want those."""
-    return [output for output in outputs if isinstance(output, (Send, Close))]
+    return [output for output in outputs if isinstance(output, (Send, SendText, Close))]
