@@ -22,7 +22,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from graphql import DocumentNode, ExecutionResult, GraphQLResolveInfo, GraphQLSchema
 from graphql.execution import MiddlewareManager
 
-from . import broadcast, execution, serializer, subscription
+from . import broadcast, execution, serializer, subscription, sync_thread
 from .dict_as_object import DictAsObject
 from .fanout import ProcessFanout, fanout_for, is_idle_timeout
 from .protocol import (
@@ -97,6 +97,15 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     #: Send "Internal server error" instead of the text of unexpected
     #: (non-GraphQL) exceptions; each is logged with its traceback.
     mask_internal_errors: ClassVar[bool] = False
+    #: Run sync resolvers, and ``subscribe``, ``publish``, ``unsubscribed``,
+    #: ``on_connect``, ``on_operation`` and ``on_disconnect`` when they are plain
+    #: functions, in Django's sync thread (as ``database_sync_to_async`` does),
+    #: so that they may use the ORM; async ones stay on the loop. One hop per
+    #: operation, and one per broadcast for all of a process's subscribers.
+    #: Turn it off for a schema whose resolvers are all async, or whose sync
+    #: resolvers need the loop (e.g. return ``DataLoader.load(...)``): then
+    #: everything runs on the loop, and sync code must not query.
+    sync_code_in_thread: ClassVar[bool] = True
 
     # --------------------------------------------------------------- hooks
 
@@ -243,7 +252,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self._protocol.connection_lost()
         await self._end_all_subscriptions()
         try:
-            await _call_hook(self.on_disconnect, code)
+            await self._call_hook(self.on_disconnect, code)
         except Exception:
             log.exception("`on_disconnect` failed.")
 
@@ -326,7 +335,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def _run_connect_hook(self, payload: Any) -> None:
         assert self._protocol is not None
         try:
-            verdict = await _call_hook(self.on_connect, payload)
+            verdict = await self._call_hook(self.on_connect, payload)
         except Exception as error:
             log.info("Connection rejected by `on_connect`: %r", error)
             await self._apply(self._protocol.reject(self._error_for_client(error)))
@@ -412,7 +421,14 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return False
         started = time.monotonic()
         try:
-            outcome = execution.start_execution(
+            # In the sync thread: a coroutine, awaited by a task as an async
+            # execution is, so this socket's messages are not held up by the hop.
+            start = (
+                sync_thread.execute_in_sync_thread
+                if self.sync_code_in_thread
+                else execution.start_execution
+            )
+            outcome = start(
                 schema,
                 prepared.document,
                 operation_name=message.operation_name,
@@ -530,7 +546,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     ) -> None:
         op_id = message.id
         try:
-            await _call_hook(self.on_operation, op_id, message.payload)
+            await self._call_hook(self.on_operation, op_id, message.payload)
         except Exception as refusal:
             log.info("Operation %r refused by `on_operation`: %r", op_id, refusal)
             await self._apply(protocol.send_error(op_id, [self._error_for_client(refusal)]))
@@ -557,13 +573,14 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         finish_setup()
         started = time.monotonic()
-        result = await execution.execute_operation(
+        result = await sync_thread.execute(
             schema,
             prepared.document,
             operation_name=message.operation_name,
             variables=message.variables,
             context=self._operation_context(message),
             middleware=self._middleware,
+            sync_thread=self.sync_code_in_thread,
         )
         await self._send_query_result(message, result, started)
 
@@ -637,7 +654,9 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 f"Subscription field '{info.field_name}' has neither a "
                 f"`subscribe_{info.field_name}` resolver nor a `Subscription` class."
             )
-        record.setup = await subscription.run_subscribe(subscription_class, info, arguments)
+        record.setup = await subscription.run_subscribe(
+            subscription_class, info, arguments, sync_thread=self.sync_code_in_thread
+        )
         record.groups = record.setup.groups
         limit = subscription_class.notification_queue_limit
         if limit is None or limit <= 0:
@@ -659,7 +678,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         assert stream is not None
         try:
             async for event in stream:
-                result = await execution.execute_operation(
+                result = await sync_thread.execute(
                     self._graphql_schema,
                     document,
                     operation_name=message.operation_name,
@@ -667,6 +686,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                     context=context,
                     middleware=self._middleware,
                     root=event,
+                    sync_thread=self.sync_code_in_thread,
                 )
                 self._log_resolver_errors(op_id, result)
                 if record.setup is not None:
@@ -723,7 +743,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if record.setup is None:
             return
         try:
-            await subscription.run_unsubscribed(record.setup)
+            await subscription.run_unsubscribed(record.setup, sync_thread=self.sync_code_in_thread)
         except Exception:
             log.exception("`unsubscribed` of subscription %r failed.", record.id)
 
@@ -898,6 +918,10 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 message.variables,
             )
 
+    async def _call_hook(self, hook: Callable[..., Any], *args: Any) -> Any:
+        """Call a user hook that may be sync or async (sync ones in the sync thread)."""
+        return await sync_thread.call_hook(hook, *args, sync_thread=self.sync_code_in_thread)
+
     # ------------------------------------------------------------ tasks
 
     def _spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
@@ -925,14 +949,6 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             for task in pending:
                 task.cancel()
             await asyncio.wait(pending)
-
-
-async def _call_hook(hook: Callable[..., Any], *args: Any) -> Any:
-    """Call a user hook that may be sync or async."""
-    result = hook(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
 
 
 @dataclass(eq=False)
