@@ -190,12 +190,12 @@ class CreatePost(graphene.Mutation):
 
     @staticmethod
     def mutate(
-        root: None, info: graphene.ResolveInfo, title: str, author: str, tags: list[str]
+        root: None, info: graphene.ResolveInfo, title: str, author: str, tags: list[str] | None
     ) -> CreatePost:
         with transaction.atomic():
             writer, _ = Author.objects.get_or_create(name=author)
             post = Post.objects.create(title=title, author=writer)
-            post.tags.set([Tag.objects.get_or_create(name=name)[0] for name in tags])
+            post.tags.set([Tag.objects.get_or_create(name=name)[0] for name in tags or ()])
             OnNewPost.broadcast_on_commit(group=author, payload=post)
         return CreatePost(post=post)
 
