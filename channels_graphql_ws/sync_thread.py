@@ -30,7 +30,7 @@ import contextvars
 import functools
 import inspect
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -332,7 +332,11 @@ def _selection_needs_thread(
     """
     key = (id(object_type), *map(id, field_nodes))
     cached = _selection_verdicts.get(key)
-    if cached is not None and cached[0] == (object_type, *field_nodes):
+    # Identity, not ==: AST nodes compare deeply, and the ids are what must match.
+    if cached is not None and all(
+        kept is current
+        for kept, current in zip(cached[0], (object_type, *field_nodes), strict=True)
+    ):
         return cached[1]
     names: set[str] = set()
     for node in field_nodes:
@@ -503,6 +507,17 @@ def _guarded_middleware(middleware: MiddlewareManager | None) -> MiddlewareManag
     return found
 
 
+def _is_async_iterable_here(value: Any) -> bool:
+    """graphql-core 3.3's check, except that the sync thread iterates what it can.
+
+    A Django QuerySet is also an async iterable; iterated that way in the
+    thread, it would be awaited on the loop and query through a hop of its own.
+    """
+    if not isinstance(value, AsyncIterable):
+        return False
+    return _on_loop() or not isinstance(value, Iterable)
+
+
 _THREAD_EXECUTE_OPTIONS: dict[str, Any] = (
     {
         "execution_context_class": SyncThreadExecutionContext,
@@ -511,6 +526,8 @@ _THREAD_EXECUTE_OPTIONS: dict[str, Any] = (
     if execution.FAST_PATH_AVAILABLE
     else {}
 )
+if "is_async_iterable" in inspect.signature(graphql.execute).parameters:  # graphql-core 3.3
+    _THREAD_EXECUTE_OPTIONS["is_async_iterable"] = _is_async_iterable_here
 
 
 def start_execution(

@@ -19,6 +19,7 @@ from django.db import connection
 from graphql import ExecutionResult, MiddlewareManager, parse
 
 from channels_graphql_ws import sync_thread
+from channels_graphql_ws.execution import FAST_PATH_AVAILABLE
 from tests.orm.models import Author, Post, Tag
 from tests.orm.schema import schema as orm_schema
 
@@ -81,18 +82,22 @@ async def test_sync_resolvers_use_the_orm_in_one_hop():
 
 
 @pytest.mark.usefixtures("rows")
-async def test_on_the_loop_the_same_document_fails_as_django_says():
-    """What the thread prevents (and what the setting switched off gives)."""
+async def test_on_the_loop_a_query_fails_as_django_says():
+    """What the thread prevents (and what the setting switched off gives).
+
+    (graphql-core 3.3 iterates a QuerySet asynchronously, through Django's own
+    hop, so a count shows it on every version.)
+    """
     result = await sync_thread.execute(
         GRAPHQL_SCHEMA,
-        parse(AUTHORS),
+        parse("{ postCount }"),
         operation_name=None,
         variables=None,
         context=None,
         middleware=None,
         sync_thread=False,
     )
-    assert result.data == {"authors": None}
+    assert result.data == {"postCount": None}
     assert "async context" in result.errors[0].message
 
 
@@ -175,8 +180,9 @@ async def test_a_mixed_document_follows_relations_of_async_values_in_the_thread(
     assert result.data["postCount"] == 3
     # The start (postCount is sync), then the completions of asyncPost's and
     # asyncAuthors' values: the two resolve in the same iterations, so they
-    # share hops; never one hop per field or per author.
-    assert 2 <= hops() - before <= 3
+    # share hops; never one hop per field or per author. graphql-core 3.3
+    # (the middleware mechanism) hops once per level of nesting instead.
+    assert 2 <= hops() - before <= (3 if FAST_PATH_AVAILABLE else 6)
 
 
 @pytest.mark.usefixtures("rows")
@@ -187,7 +193,8 @@ async def test_an_all_async_root_starts_on_the_loop():
     assert hops() == before  # nothing sync: no hop at all
     result = await run('{ asyncPost(title: "two") { title author { name } } }')
     assert result.data == {"asyncPost": {"title": "two", "author": {"name": "ada"}}}
-    assert hops() - before == 1  # only the completion of the model instance
+    # Only the completion of the model instance (3.3: its fields, then the author's).
+    assert hops() - before == (1 if FAST_PATH_AVAILABLE else 2)
 
 
 @pytest.mark.usefixtures("rows")
