@@ -25,10 +25,10 @@ if not settings.configured:
     )
     django.setup()
 
-import graphene  # noqa: E402
-from graphql import parse  # noqa: E402
+import graphene
+from graphql import parse
 
-from channels_graphql_ws import sync_thread  # noqa: E402
+from channels_graphql_ws import sync_thread
 
 
 class Item(graphene.ObjectType):
@@ -86,7 +86,9 @@ CASES = {
 }
 
 
-async def measure(query: str, in_thread: bool, concurrency: int, seconds: float) -> tuple[float, float]:
+async def measure(
+    query: str, in_thread: bool, concurrency: int, seconds: float
+) -> tuple[float, float]:
     document = parse(query)
 
     async def one() -> None:
