@@ -59,6 +59,15 @@ class ConsumerConfig:
     #: Send "Internal server error" instead of the text of unexpected
     #: (non-GraphQL) exceptions; each is logged with its traceback.
     mask_internal_errors: ClassVar[bool] = False
+    #: Run sync resolvers, and ``subscribe``, ``publish``, ``unsubscribed``,
+    #: ``on_connect``, ``on_operation`` and ``on_disconnect`` when they are plain
+    #: functions, in Django's sync thread (as ``database_sync_to_async`` does),
+    #: so that they may use the ORM; async ones stay on the loop. One hop per
+    #: operation, and one per broadcast for all of a process's subscribers.
+    #: Turn it off for a schema whose resolvers are all async, or whose sync
+    #: resolvers need the loop (e.g. return ``DataLoader.load(...)``): then
+    #: everything runs on the loop, and sync code must not query.
+    sync_code_in_thread: ClassVar[bool] = True
 
     # --------------------------------------------------------------- hooks
 

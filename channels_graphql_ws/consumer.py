@@ -25,7 +25,7 @@ from . import broadcast
 from .config import ConsumerConfig
 from .dict_as_object import DictAsObject
 from .fanout import ProcessFanout, fanout_for, receive_through_layer_errors
-from .operations import Operations, call_hook
+from .operations import Operations
 from .protocol import (
     FALLBACK_CLOSE_CODES,
     SUBPROTOCOLS,
@@ -158,7 +158,7 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
             self._protocol.connection_lost()
         await self._session.close()
         try:
-            await call_hook(self.on_disconnect, code)
+            await self._operations.call_hook(self.on_disconnect, code)
         except Exception:
             log.exception("`on_disconnect` failed.")
 
@@ -247,7 +247,7 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
     async def _run_connect_hook(self, payload: Any) -> None:
         assert self._protocol is not None
         try:
-            verdict = await call_hook(self.on_connect, payload)
+            verdict = await self._operations.call_hook(self.on_connect, payload)
         except Exception as error:
             log.info("Connection rejected by `on_connect`: %r", error)
             await self._apply(self._protocol.reject(self._operations.errors.for_client(error)))

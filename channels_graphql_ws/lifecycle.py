@@ -180,7 +180,10 @@ class OperationOwner:
                 f"Subscription field '{info.field_name}' has neither a "
                 f"`subscribe_{info.field_name}` resolver nor a `Subscription` class."
             )
-        record.setup = await subscription.run_subscribe(subscription_class, info, arguments)
+        in_thread = self._ops.host.sync_code_in_thread
+        record.setup = await subscription.run_subscribe(
+            subscription_class, info, arguments, sync_thread=in_thread
+        )
         self._owed.add(record)
         record.groups = record.setup.groups
         limit = subscription_class.notification_queue_limit
@@ -271,7 +274,9 @@ class OperationOwner:
         self._owed.discard(record)
         assert record.setup is not None
         try:
-            await subscription.run_unsubscribed(record.setup)
+            await subscription.run_unsubscribed(
+                record.setup, sync_thread=self._ops.host.sync_code_in_thread
+            )
         except Exception:
             log.exception("`unsubscribed` of subscription %r failed.", record.id)
 

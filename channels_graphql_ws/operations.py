@@ -27,7 +27,7 @@ from graphql import (
 )
 from graphql.execution import MiddlewareManager
 
-from . import execution
+from . import execution, sync_thread, thread_execution
 from .protocol import OperationId
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,7 @@ class OperationHost(Protocol):
     max_document_fields: int | None
     introspection: bool
     warn_operation_timeout: float | None
+    sync_code_in_thread: bool
     confirm_subscriptions: bool
     subscription_notification_queue_limit: int
 
@@ -222,7 +223,7 @@ class Operations:
     async def plan(self, request: OperationRequest) -> Plan | Refusal:
         """``on_operation``, then everything ``prepare`` does."""
         try:
-            await call_hook(self.host.on_operation, request.id, request.payload)
+            await self.call_hook(self.host.on_operation, request.id, request.payload)
         except Exception as refusal:
             log.info("Operation %r refused by `on_operation`: %r", request.id, refusal)
             return Refusal([self.errors.for_client(refusal)], by_hook=True)
@@ -249,6 +250,10 @@ class Operations:
             return Refusal([self.errors.as_given(over_limit)])
         return Plan(request, prepared.document, operation, host._operation_context(request))
 
+    async def call_hook(self, hook: Callable[..., Any], *args: Any) -> Any:
+        """A user hook, sync (in Django's sync thread, by default) or async (on the loop)."""
+        return await sync_thread.call_hook(hook, *args, sync_thread=self.host.sync_code_in_thread)
+
     def limits(self) -> execution.DocumentLimits:
         host = self.host
         return execution.DocumentLimits(
@@ -261,9 +266,19 @@ class Operations:
     # ------------------------------------------------------------- queries
 
     def start_query(self, plan: Plan) -> ExecutionResult | Awaitable[ExecutionResult]:
-        """Run a query or mutation as far as it goes without waiting."""
+        """Run a query or mutation as far as it goes without waiting.
+
+        With sync code in Django's thread this is always an awaitable (the
+        hop), so a transport awaits it in a task of its own and goes on
+        reading its client meanwhile.
+        """
         request = plan.request
-        return execution.start_execution(
+        start = (
+            thread_execution.execute_in_sync_thread
+            if self.host.sync_code_in_thread
+            else execution.start_execution
+        )
+        return start(
             self.host._graphql_schema,
             plan.document,
             operation_name=request.operation_name,
@@ -315,7 +330,7 @@ class Operations:
         dropped, and None means there is nothing to send.
         """
         request = plan.request
-        result = await execution.execute_operation(
+        result = await thread_execution.execute(
             self.host._graphql_schema,
             plan.document,
             operation_name=request.operation_name,
@@ -323,6 +338,7 @@ class Operations:
             context=plan.context,
             middleware=self.host._middleware,
             root=event,
+            sync_thread=self.host.sync_code_in_thread,
         )
         self.log_resolver_errors(request.id, result)
         if skip_empty:

@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import graphene
 from django.db import transaction
+from django.db.models import Model, signals
 from graphene.types.objecttype import ObjectTypeOptions
 from graphene.types.utils import yank_fields_from_attrs
 from graphene.utils.props import props
 from graphql import GraphQLResolveInfo
 
 from . import broadcast as layer_messages
+from . import sync_thread as sync_thread_module
 
 
 class SubscriptionOptions(ObjectTypeOptions):  # type: ignore[misc]
@@ -194,6 +195,64 @@ class Subscription(graphene.ObjectType):  # type: ignore[misc]
         )
 
     @classmethod
+    def broadcast_model_changes(
+        cls,
+        model: type[Model],
+        *,
+        group: Callable[[Any], Any] | None = None,
+        payload: Callable[[Any, str], Any] | None = None,
+        on: Iterable[str] = ("save", "delete"),
+    ) -> Callable[[], None]:
+        """Broadcast every committed save and/or delete of ``model``'s instances.
+
+        Connects Django's ``post_save`` and ``post_delete`` of ``model`` to
+        ``broadcast_on_commit``, so a change reaches subscribers once its
+        transaction commits, and never when it rolls back, whether it was
+        made in a view, a management command, the admin or a resolver.
+
+        ``group(instance)`` picks the group (None, or no ``group``: the
+        class's default group, which every subscriber of it joins).
+        ``payload(instance, change)`` picks what is sent, ``change`` being
+        ``"created"``, ``"updated"`` or ``"deleted"``; without it the
+        instance itself is sent (its concrete fields; ``publish`` may read
+        relations from the database). Saves of fixtures (``loaddata``, where
+        ``raw`` is true) are not broadcast. Call it once (an ``AppConfig.ready``
+        or a module imported once); the returned function disconnects.
+        """
+        events = set(on)
+        unknown = events - {"save", "delete"}
+        if unknown:
+            raise ValueError(f"`on` takes 'save' and 'delete', not {sorted(unknown)!r}.")
+
+        def send(instance: Any, change: str, using: str) -> None:
+            cls.broadcast_on_commit(
+                group=None if group is None else group(instance),
+                payload=instance if payload is None else payload(instance, change),
+                using=using,
+            )
+
+        def saved(
+            sender: Any, instance: Any, created: bool, raw: bool, using: str, **_: Any
+        ) -> None:
+            if not raw:
+                send(instance, "created" if created else "updated", using)
+
+        def deleted(sender: Any, instance: Any, using: str, **_: Any) -> None:
+            send(instance, "deleted", using)
+
+        # Strong references: the receivers are closures nobody else keeps.
+        if "save" in events:
+            signals.post_save.connect(saved, sender=model, weak=False)
+        if "delete" in events:
+            signals.post_delete.connect(deleted, sender=model, weak=False)
+
+        def disconnect() -> None:
+            signals.post_save.disconnect(saved, sender=model)
+            signals.post_delete.disconnect(deleted, sender=model)
+
+        return disconnect
+
+    @classmethod
     def unsubscribe(cls, *, group: Any = None) -> asyncio.Task[None] | None:
         """End the subscriptions of ``group`` (all of this class's when None).
 
@@ -257,14 +316,24 @@ def subscription_class_of(info: GraphQLResolveInfo) -> type[Subscription] | None
 
 
 async def run_subscribe(
-    subscription_class: type[Subscription], info: GraphQLResolveInfo, arguments: dict[str, Any]
+    subscription_class: type[Subscription],
+    info: GraphQLResolveInfo,
+    arguments: dict[str, Any],
+    *,
+    sync_thread: bool = False,
 ) -> SubscriptionSetup:
-    """Call ``subscribe`` and work out the groups to join (the default one first)."""
+    """Call ``subscribe`` and work out the groups to join (the default one first).
+
+    With ``sync_thread``, a plain-function ``subscribe`` runs in Django's
+    sync thread (``sync_thread.call_hook``).
+    """
     setup = SubscriptionSetup(subscription_class, info, arguments)
     groups: Any = None
     hook = subscription_class._meta.subscribe
     if hook is not None:
-        groups = await _call(hook, None, info, **arguments)
+        groups = await sync_thread_module.call_hook(
+            hook, None, info, sync_thread=sync_thread, **arguments
+        )
     if groups is not None and not isinstance(groups, (list, tuple)):
         raise AssertionError(
             f"Method 'subscribe' returned a value of an incorrect type {type(groups)}! "
@@ -276,15 +345,13 @@ async def run_subscribe(
     return setup
 
 
-async def run_unsubscribed(setup: SubscriptionSetup) -> None:
-    """Call ``unsubscribed`` with the ``info`` and arguments ``subscribe`` had."""
+async def run_unsubscribed(setup: SubscriptionSetup, *, sync_thread: bool = False) -> None:
+    """Call ``unsubscribed`` with the ``info`` and arguments ``subscribe`` had.
+
+    ``sync_thread`` as for ``run_subscribe``.
+    """
     hook = setup.subscription_class._meta.unsubscribed
     if hook is not None:
-        await _call(hook, None, setup.info, **setup.arguments)
-
-
-async def _call(hook: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    result = hook(*args, **kwargs)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+        await sync_thread_module.call_hook(
+            hook, None, setup.info, sync_thread=sync_thread, **setup.arguments
+        )

@@ -6,7 +6,6 @@ import logging
 from typing import Any, ClassVar
 
 import graphene
-from channels.db import database_sync_to_async
 
 import channels_graphql_ws
 import example.schema
@@ -35,7 +34,7 @@ def _ensure_session(session: Any) -> None:
 
     Channels' `SessionMiddleware` only saves sessions for HTTP responses; a
     socket without a cookie would otherwise have no session key, and all such
-    sockets would look like one sender to `OnNewChatMessage`. Runs in a thread.
+    sockets would look like one sender to `OnNewChatMessage`.
     """
     if session.session_key is None or not session.exists(session.session_key):
         session.create()
@@ -54,7 +53,7 @@ class GraphqlConsumer(channels_graphql_ws.GraphqlWsConsumer):
     #: reach it. GraphiQL shows it until the first message arrives.
     confirm_subscriptions = True
 
-    async def on_connect(self, payload: Any) -> dict[str, Any] | bool:
+    def on_connect(self, payload: Any) -> dict[str, Any] | bool:
         """Accept the connection, logging it in when the payload has a valid token.
 
         Two ways to be logged in: the session cookie (`AuthMiddlewareStack`
@@ -63,10 +62,13 @@ class GraphqlConsumer(channels_graphql_ws.GraphqlWsConsumer):
         `connection_init` payload. A token that is given but not valid rejects
         the connection (4403), so a client never runs as someone else than it
         asked to. The `connection_ack` payload says who the connection is.
+
+        A plain method using the ORM: the consumer runs it in Django's sync
+        thread, as it does sync resolvers.
         """
-        await database_sync_to_async(_ensure_session)(self.scope["session"])
+        _ensure_session(self.scope["session"])
         if isinstance(payload, dict) and "token" in payload:
-            user = await database_sync_to_async(tokens.user_for_token)(payload["token"])
+            user = tokens.user_for_token(payload["token"])
             if user is None:
                 logger.info("connection_init with a bad token: rejected")
                 return False

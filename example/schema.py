@@ -1,39 +1,36 @@
 """GraphQL schema of the example: a chat with rooms, history and logging in.
 
-- `history(chatroom)`: the last messages of a room, kept in memory;
-- `sendChatMessage(chatroom, text)`: store a message and broadcast it;
+- `history(chatroom)`: the last messages of a room, from the database;
+- `sendChatMessage(chatroom, text)`: save a message and broadcast it;
 - `onNewChatMessage(chatroom)`: a `channels_graphql_ws.Subscription` that
   delivers the room's new messages, except the subscriber's own;
 - `login(username, password)`: log the connection in (Channels' session
   login) and return a token for the `connection_init` payload;
 - `me`: who this connection is logged in as.
 
-The history lives in this process's memory, as does the in-memory channel
-layer of `example/settings.py`: one server process, which is what the example
-runs. Resolvers run on the event loop, one at a time, so the deques need no
-lock; the database (users, sessions) is only touched from worker threads
-through `database_sync_to_async`.
+The resolvers that read and write messages are plain sync functions using
+the Django ORM: the consumer runs them in Django's sync thread (its
+`sync_code_in_thread` setting, on by default), so they need no
+`database_sync_to_async`. `login` stays async, to show that both kinds live
+side by side.
 """
 
 from __future__ import annotations
 
-import collections
 from typing import Any
 
 import channels.auth
 import graphene
 from channels.db import database_sync_to_async
 from django.contrib.auth import authenticate
+from django.db import transaction
+from graphene_django import DjangoObjectType
 
 import channels_graphql_ws
-from example import tokens
+from example import models, tokens
 
-#: Messages kept per chat room for `history`.
+#: Messages `history` returns per chat room.
 HISTORY_LENGTH = 100
-
-_history: collections.defaultdict[str, collections.deque[dict[str, str]]] = collections.defaultdict(
-    lambda: collections.deque(maxlen=HISTORY_LENGTH)
-)
 
 
 def _username(scope: dict[str, Any]) -> str:
@@ -50,12 +47,12 @@ def _session_key(scope: dict[str, Any]) -> str | None:
     return None if session is None else session.session_key
 
 
-class ChatMessage(graphene.ObjectType):
+class ChatMessage(DjangoObjectType):
     """One message of a chat room."""
 
-    chatroom = graphene.String(required=True)
-    text = graphene.String(required=True)
-    sender = graphene.String(required=True, description="User name, or 'anonymous'.")
+    class Meta:
+        model = models.ChatMessage
+        fields = ("chatroom", "text", "sender")
 
 
 class OnNewChatMessage(channels_graphql_ws.Subscription):
@@ -85,15 +82,15 @@ class OnNewChatMessage(channels_graphql_ws.Subscription):
     ) -> OnNewChatMessage | None:
         """Turn a broadcast into a result, or None (send nothing) for our own message.
 
-        The session key is read now rather than remembered at subscribe time:
-        `login` gives the session a new key, and messages sent after it are
-        still this subscriber's own.
+        `payload["message"]` is the saved `models.ChatMessage` (a model
+        instance travels in a broadcast). The session key is read now rather
+        than remembered at subscribe time: `login` gives the session a new
+        key, and messages sent after it are still this subscriber's own.
         """
         if payload["sender_session"] == _session_key(info.context.channels_scope):
             return None
-        return OnNewChatMessage(
-            chatroom=payload["chatroom"], text=payload["text"], sender=payload["sender"]
-        )
+        message = payload["message"]
+        return OnNewChatMessage(chatroom=message.chatroom, text=message.text, sender=message.sender)
 
 
 class Query(graphene.ObjectType):
@@ -107,8 +104,12 @@ class Query(graphene.ObjectType):
     me = graphene.String(description="The user this connection is logged in as, if any.")
 
     @staticmethod
-    def resolve_history(root: None, info: graphene.ResolveInfo, chatroom: str) -> list[ChatMessage]:
-        return [ChatMessage(**message) for message in _history.get(chatroom, ())]
+    def resolve_history(
+        root: None, info: graphene.ResolveInfo, chatroom: str
+    ) -> list[models.ChatMessage]:
+        # A plain ORM query in a sync resolver: it runs in Django's sync thread.
+        latest = models.ChatMessage.objects.filter(chatroom=chatroom).order_by("-id")
+        return list(reversed(latest[:HISTORY_LENGTH]))
 
     @staticmethod
     def resolve_me(root: None, info: graphene.ResolveInfo) -> str | None:
@@ -126,19 +127,20 @@ class SendChatMessage(graphene.Mutation):
     message = graphene.Field(ChatMessage, required=True)
 
     @staticmethod
-    async def mutate(
-        root: None, info: graphene.ResolveInfo, chatroom: str, text: str
-    ) -> SendChatMessage:
+    def mutate(root: None, info: graphene.ResolveInfo, chatroom: str, text: str) -> SendChatMessage:
         scope = info.context.channels_scope
-        message = {"chatroom": chatroom, "text": text, "sender": _username(scope)}
-        _history[chatroom].append(message)
-        # The session key travels with the payload (server side only: clients
-        # get the fields `publish` returns), so that `publish` can tell the
-        # sender's own message.
-        await OnNewChatMessage.broadcast_async(
-            group=chatroom, payload={**message, "sender_session": _session_key(scope)}
-        )
-        return SendChatMessage(message=ChatMessage(**message))
+        with transaction.atomic():
+            message = models.ChatMessage.objects.create(
+                chatroom=chatroom, text=text, sender=_username(scope)
+            )
+            # Sent once the message is committed. The session key travels with
+            # the payload (server side only: clients get the fields `publish`
+            # returns), so that `publish` can tell the sender's own message.
+            OnNewChatMessage.broadcast_on_commit(
+                group=chatroom,
+                payload={"message": message, "sender_session": _session_key(scope)},
+            )
+        return SendChatMessage(message=message)
 
 
 class Login(graphene.Mutation):

@@ -17,7 +17,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.admin",
     "channels",
-    # The example itself: its migration adds the demo users alice and bob.
+    "graphene_django",
+    # The example itself: its migrations add the demo users alice and bob and
+    # the table of chat messages.
     "example",
 ]
 

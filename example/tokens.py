@@ -26,7 +26,7 @@ def make_token(user: Any) -> str:
 def user_for_token(token: object) -> Any | None:
     """The active user a token names, or None if it is bad, expired or names nobody.
 
-    Touches the database: call it from a thread (`database_sync_to_async`).
+    Touches the database: call it from sync code (not on the event loop).
     """
     if not isinstance(token, str):
         return None

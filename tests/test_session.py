@@ -129,6 +129,7 @@ class FakeHost:
     max_document_fields = None
     introspection = True
     warn_operation_timeout = None
+    sync_code_in_thread = False
     confirm_subscriptions = True
     subscription_notification_queue_limit = 1024
     _middleware = None

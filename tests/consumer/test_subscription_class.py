@@ -614,7 +614,10 @@ async def test_broadcast_and_unsubscribe_from_async_code(connect):
     await nothing_more(client)
 
 
-async def test_broadcast_and_unsubscribe_from_a_sync_resolver_on_the_loop(connect, subprotocol):
+@pytest.mark.parametrize("in_thread", [False, True], ids=["on-the-loop", "in-the-sync-thread"])
+async def test_broadcast_and_unsubscribe_from_a_sync_resolver(connect, subprotocol, in_thread):
+    """On the loop (``sync_code_in_thread`` off) they schedule the send and return
+    its task; in the sync thread (the default) they send before returning."""
     OnEcho = echo_subscription()
     returned: list[Any] = []
 
@@ -626,7 +629,11 @@ async def test_broadcast_and_unsubscribe_from_a_sync_resolver_on_the_loop(connec
 
         @staticmethod
         def mutate(root, info, action):
-            asyncio.get_running_loop()  # sync, yet on the event loop
+            if in_thread:
+                with pytest.raises(RuntimeError):
+                    asyncio.get_running_loop()
+            else:
+                asyncio.get_running_loop()  # sync, yet on the event loop
             if action == "broadcast":
                 returned.append(OnEcho.broadcast(payload="from a mutation"))
             else:
@@ -634,7 +641,7 @@ async def test_broadcast_and_unsubscribe_from_a_sync_resolver_on_the_loop(connec
             return Act(ok=True)
 
     schema = schema_for({"on_echo": OnEcho.Field()}, {"act": Act.Field()})
-    client = await connect(schema)
+    client = await connect(schema, sync_code_in_thread=in_thread)
     sub_id = await subscribe(client, ECHO)
 
     mutation_id = await client.start('mutation { act(action: "broadcast") { ok } }')
@@ -662,7 +669,10 @@ async def test_broadcast_and_unsubscribe_from_a_sync_resolver_on_the_loop(connec
         RESULT_TYPE[subprotocol],
         "complete",
     ]
-    assert all(isinstance(task, asyncio.Task) for task in returned) and len(returned) == 2
+    if in_thread:
+        assert returned == [None, None]
+    else:
+        assert all(isinstance(task, asyncio.Task) for task in returned) and len(returned) == 2
     assert OnEcho.unsubscribed_rooms == [None]
 
 

@@ -136,10 +136,13 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
     "dict_as_object": frozenset(),
     "serializer": frozenset(),
     "execution": frozenset({"protocol"}),
-    "operations": frozenset({"execution", "protocol"}),
+    "operations": frozenset({"execution", "protocol", "sync_thread", "thread_execution"}),
+    "sync_thread": frozenset(),
+    "field_placement": frozenset({"execution", "sync_thread"}),
+    "thread_execution": frozenset({"execution", "field_placement", "sync_thread"}),
     "lifecycle": frozenset({"broadcast", "operations", "protocol", "subscription"}),
     "session": frozenset({"broadcast", "lifecycle", "operations", "protocol"}),
-    "subscription": frozenset({"broadcast"}),
+    "subscription": frozenset({"broadcast", "sync_thread"}),
     "broadcast": frozenset({"serializer"}),
     "fanout": frozenset({"broadcast"}),
     "config": frozenset({"execution", "operations", "protocol"}),
@@ -162,7 +165,18 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
 
 #: Modules of the engine and below: they never import Channels (a transport
 #: reaches them through a sink).
-NO_CHANNELS = frozenset({"execution", "operations", "lifecycle", "session", "config"})
+NO_CHANNELS = frozenset(
+    {
+        "execution",
+        "operations",
+        "lifecycle",
+        "session",
+        "config",
+        "sync_thread",
+        "thread_execution",
+        "field_placement",
+    }
+)
 
 
 def imports_of(path: Path) -> tuple[set[str], set[str]]:

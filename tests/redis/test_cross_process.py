@@ -62,14 +62,24 @@ def servers(
         yield running
 
 
-async def collect_until_complete(sock: Socket, op_id: str) -> list[dict[str, object]]:
-    """Every frame for ``op_id`` up to and including its ``complete``."""
-    frames = []
+async def collect_until_complete(
+    sock: Socket, op_id: str, frames: list[dict[str, object]] | None = None
+) -> list[dict[str, object]]:
+    """Every frame for ``op_id`` up to and including its ``complete`` (into ``frames``)."""
+    frames = [] if frames is None else frames
     while True:
         frame = await sock.receive()
         frames.append(frame)
         if frame == {"type": "complete", "id": op_id}:
             return frames
+
+
+async def until_each_has(frames: list[list[dict[str, object]]], count: int) -> None:
+    """Wait until every subscriber has received ``count`` frames."""
+    deadline = asyncio.get_running_loop().time() + STEP_TIMEOUT
+    while any(len(received) < count for received in frames):
+        assert asyncio.get_running_loop().time() < deadline, "events missing"
+        await asyncio.sleep(0.02)
 
 
 async def test_every_subscriber_of_both_servers_gets_every_broadcast_of_another_process_once(
@@ -85,12 +95,16 @@ async def test_every_subscriber_of_both_servers_gets_every_broadcast_of_another_
                 await sock.subscribe(op_id, room)
                 subscribers.append((sock, op_id))
 
+        so_far: list[list[dict[str, object]]] = [[] for _ in subscribers]
         collecting = [
-            asyncio.create_task(collect_until_complete(sock, op_id)) for sock, op_id in subscribers
+            asyncio.create_task(collect_until_complete(sock, op_id, frames))
+            for (sock, op_id), frames in zip(subscribers, so_far, strict=True)
         ]
-        await asyncio.to_thread(
-            run_burst, env, room, str(COUNT), "--user-seq", str(USER_SEQ), "--unsubscribe"
-        )
+        await asyncio.to_thread(run_burst, env, room, str(COUNT), "--user-seq", str(USER_SEQ))
+        # A server `unsubscribe` drops what a subscriber has not sent yet
+        # (decision 8), so it goes out once every event has arrived.
+        await until_each_has(so_far, COUNT)
+        await asyncio.to_thread(run_burst, env, room, "0", "--unsubscribe")
         received = await asyncio.wait_for(asyncio.gather(*collecting), STEP_TIMEOUT)
 
         for (sock, op_id), frames in zip(subscribers, received, strict=True):

@@ -1,0 +1,1 @@
+"""A Django app with real models for the ORM tests (graphene-django, SQLite and PostgreSQL)."""
