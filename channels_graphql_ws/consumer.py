@@ -13,18 +13,21 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from graphql import DocumentNode, ExecutionResult, GraphQLResolveInfo, GraphQLSchema
 from graphql.execution import MiddlewareManager
 
 from . import broadcast, execution, serializer, subscription
+from . import graphiql as graphiql_page
 from .dict_as_object import DictAsObject
 from .fanout import ProcessFanout, fanout_for, is_idle_timeout
+from .http_transport import HttpExchange
 from .protocol import (
     FALLBACK_CLOSE_CODES,
     SUBPROTOCOLS,
@@ -97,6 +100,17 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     #: Send "Internal server error" instead of the text of unexpected
     #: (non-GraphQL) exceptions; each is logged with its traceback.
     mask_internal_errors: ClassVar[bool] = False
+
+    # ------------------------------------------------ settings: HTTP only
+
+    #: Serve the GraphiQL page at the endpoint to browsers (a GET preferring HTML).
+    graphiql: ClassVar[bool] = False
+    #: Where the GraphiQL page loads GraphiQL and React from (npm CDN layout).
+    graphiql_base_url: ClassVar[str] = graphiql_page.DEFAULT_BASE_URL
+    #: Origins allowed to call the endpoint from a browser ("*": any); None: no CORS.
+    cors_allowed_origins: ClassVar[Sequence[str] | None] = None
+    #: Let the listed origins send cookies (Access-Control-Allow-Credentials).
+    cors_allow_credentials: ClassVar[bool] = False
 
     # --------------------------------------------------------------- hooks
 
@@ -177,6 +191,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self._dispatching = False
         self._held_back: list[tuple[str, Any]] = []
         self._disconnected = False
+        self._http_exchange: HttpExchange | None = None
         broadcast.note_consumer_created()
 
     @property
@@ -195,6 +210,10 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         try:
             await super().__call__(scope, receive, send)
         except asyncio.CancelledError:
+            if scope.get("type") == "http":
+                if self._http_exchange is not None:
+                    await self._http_exchange.disconnected()
+                raise
             # The ASGI server cancels its applications when it shuts down
             # (daphne does): say goodbye with 1001 and end every
             # subscription as a disconnect would, then let the cancel go on.
@@ -246,6 +265,17 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await _call_hook(self.on_disconnect, code)
         except Exception:
             log.exception("`on_disconnect` failed.")
+
+    async def http_request(self, message: dict[str, Any]) -> None:
+        """GraphQL over HTTP on the same path: the exchange answers, then stops us."""
+        if self._http_exchange is None:
+            self._http_exchange = HttpExchange(self, _error_log_budget)
+        await self._http_exchange.request_received(message)
+
+    async def http_disconnect(self, message: dict[str, Any]) -> None:
+        if self._http_exchange is not None:
+            await self._http_exchange.disconnected()
+        raise StopConsumer()
 
     # ------------------------------------------------ protocol outputs
 

@@ -1,0 +1,321 @@
+"""GraphQL over HTTP on the consumer: the I/O around ``protocol.http``.
+
+The consumer hands every ``http.request`` and ``http.disconnect`` of a
+request to one ``HttpExchange``. The exchange reads the request as
+``protocol.http`` says (refusing what it refuses before the body is read),
+plans the operation and runs it with the same hooks, middleware, limits
+and error masking as the WebSocket, and sends one response.
+
+A query that finishes without awaiting anything is answered inside the
+handler and the consumer stops at once. One that awaits runs in a task the
+exchange owns, so Channels keeps dispatching: ``http.disconnect`` (sent by
+daphne and uvicorn when the client goes away, and after every response)
+cancels it if it is still running and stops the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, Protocol
+
+from channels.exceptions import StopConsumer
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    OperationDefinitionNode,
+    OperationType,
+)
+from graphql.execution import MiddlewareManager
+
+from . import execution, graphiql
+from .dict_as_object import DictAsObject
+from .protocol.http import (
+    Cors,
+    Endpoint,
+    GraphiqlRequested,
+    HttpRequest,
+    HttpResponse,
+    OperationRequest,
+    Situation,
+)
+
+log = logging.getLogger(__name__)
+
+
+class LogBudget(Protocol):
+    """The process-wide allowance of error records with tracebacks."""
+
+    def allow(self) -> bool: ...
+
+
+class HttpHost(Protocol):
+    """What the exchange needs of the consumer it serves (its settings and hooks)."""
+
+    scope: dict[str, Any]
+    base_send: Callable[[dict[str, Any]], Awaitable[None]]
+    max_message_size: int | None
+    warn_operation_timeout: float | None
+    graphiql: bool
+    graphiql_base_url: str
+    cors_allowed_origins: Sequence[str] | None
+    cors_allow_credentials: bool
+
+    @property
+    def _graphql_schema(self) -> GraphQLSchema: ...
+
+    @property
+    def _middleware(self) -> MiddlewareManager | None: ...
+
+    def on_operation(self, op_id: Any, payload: dict[str, Any]) -> Any: ...
+
+    def _format_error(self, error: Exception) -> dict[str, Any]: ...
+
+    def _error_for_client(self, error: Exception) -> dict[str, Any]: ...
+
+    def _document_limits(self) -> execution.DocumentLimits: ...
+
+    def _log_resolver_errors(self, op_id: Any, result: ExecutionResult) -> None: ...
+
+
+def endpoint_of(host: HttpHost) -> Endpoint:
+    """The consumer's HTTP settings as ``protocol.http`` takes them (read per request)."""
+    origins = host.cors_allowed_origins
+    cors = None
+    if origins is not None:
+        cors = Cors(frozenset(origins), allow_credentials=host.cors_allow_credentials)
+    return Endpoint(max_body_size=host.max_message_size, graphiql=host.graphiql, cors=cors)
+
+
+class HttpExchange:
+    """One HTTP request on a consumer, from its first body message to its response."""
+
+    def __init__(self, host: HttpHost, log_budget: LogBudget) -> None:
+        scope = host.scope
+        self._host = host
+        self._log_budget = log_budget
+        self._request = HttpRequest(
+            scope["method"], scope.get("headers", ()), scope.get("query_string", b""),
+            endpoint_of(host),
+        )  # fmt: skip
+        self._head_checked = False
+        self._task: asyncio.Task[None] | None = None
+        self._responded = False
+
+    # ------------------------------------------------------ Channels events
+
+    async def request_received(self, message: Mapping[str, Any]) -> None:
+        """One ``http.request`` message; raises ``StopConsumer`` once answered."""
+        request = self._request
+        if not self._head_checked:
+            self._head_checked = True
+            decision = request.check_head()
+            if isinstance(decision, HttpResponse):
+                await self._respond_and_stop(decision)
+            if isinstance(decision, GraphiqlRequested):
+                page = graphiql.render_page(self._host.graphiql_base_url)
+                await self._respond_and_stop(request.page(page))
+        if self._responded or self._task is not None:
+            return  # more body after the answer: nothing to do
+        if request.method == "POST":
+            too_large = request.add_body(message.get("body", b""))
+            if too_large is not None:
+                await self._respond_and_stop(too_large)
+            if message.get("more_body", False):
+                return
+        operation = request.operation()
+        if isinstance(operation, HttpResponse):
+            await self._respond_and_stop(operation)
+        await self._serve(operation)
+
+    async def disconnected(self) -> None:
+        """``http.disconnect``: the client left, or the response is out. Ends the query task."""
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+
+    # -------------------------------------------------------- the operation
+
+    async def _serve(self, operation: OperationRequest) -> None:
+        host = self._host
+        context = DictAsObject(
+            {
+                "channels_scope": host.scope,
+                "channel_name": getattr(host, "channel_name", None),
+                "graphql_operation_name": operation.operation_name,
+                "graphql_operation_id": None,
+            }
+        )
+        try:
+            planned = await _plan(host, operation, context)
+        except Exception as failure:
+            await self._respond_and_stop(self._failure(failure))
+        if isinstance(planned, _Refused):
+            await self._respond_and_stop(self._request.answer(planned.situation, planned.payload))
+        kind = planned.operation.operation
+        if kind is OperationType.SUBSCRIPTION:
+            await self._respond_and_stop(self._request.subscription_not_streamed())
+        if kind is OperationType.MUTATION and operation.method == "GET":
+            await self._respond_and_stop(self._request.mutation_over_get())
+        started = time.monotonic()
+        try:
+            outcome = _run_query(host, planned)
+        except Exception as failure:
+            await self._respond_and_stop(self._failure(failure))
+        if inspect.isawaitable(outcome):
+            # Channels goes on dispatching: http.disconnect can end the task.
+            self._task = asyncio.ensure_future(self._finish(planned, outcome, started))
+            return
+        await self._respond_and_stop(self._result_response(planned, outcome, started))
+
+    async def _finish(
+        self, planned: _Planned, outcome: Awaitable[ExecutionResult], started: float
+    ) -> None:
+        try:
+            result = await outcome
+        except asyncio.CancelledError:
+            raise
+        except Exception as failure:
+            await self._respond(self._failure(failure))
+            return
+        await self._respond(self._result_response(planned, result, started))
+
+    def _result_response(
+        self, planned: _Planned, result: ExecutionResult, started: float
+    ) -> HttpResponse:
+        host = self._host
+        _warn_if_slow(host, planned.request, time.monotonic() - started)
+        if is_request_error(result):
+            # Variable coercion failed: nothing ran; a request error, no `data`.
+            errors = [host._format_error(error) for error in result.errors or ()]
+            return self._request.answer(Situation.VARIABLES_INVALID, {"errors": errors})
+        host._log_resolver_errors(None, result)
+        payload = execution.format_result(result, host._error_for_client)
+        return self._request.answer(Situation.SUCCESS, payload)
+
+    def _failure(self, failure: Exception) -> HttpResponse:
+        """An unexpected failure: 500 with the error as the policy shows it, logged."""
+        if self._log_budget.allow():
+            log.error("An HTTP GraphQL request failed.", exc_info=failure)
+        payload = {"errors": [self._host._error_for_client(failure)]}
+        return self._request.answer(Situation.INTERNAL_ERROR, payload)
+
+    # -------------------------------------------------------------- sending
+
+    async def _respond_and_stop(self, response: HttpResponse) -> NoReturn:
+        """Send the response, then end the consumer (never returns)."""
+        await self._respond(response)
+        raise StopConsumer()
+
+    async def _respond(self, response: HttpResponse) -> None:
+        if self._responded:
+            return
+        self._responded = True
+        headers = [(name.encode(), value.encode("latin-1")) for name, value in response.headers]
+        try:
+            await self._host.base_send(
+                {"type": "http.response.start", "status": response.status, "headers": headers}
+            )
+            await self._host.base_send({"type": "http.response.body", "body": response.body})
+        except (OSError, RuntimeError) as error:
+            # The client left meanwhile (the server refuses to write): a disconnect.
+            log.debug("The HTTP client is gone (%r); the response is dropped.", error)
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Whether graphql-core refused to execute: no data, errors located nowhere.
+
+    That is what a failed variable coercion gives; an error raised by a
+    resolver always has a path, even when it nulls the whole result.
+    """
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors or ())
+    )
+
+
+def _warn_if_slow(host: HttpHost, request: OperationRequest, seconds: float) -> None:
+    limit = host.warn_operation_timeout
+    if limit is not None and seconds >= limit:
+        log.warning(
+            "HTTP operation %s took %.3f s, over `warn_operation_timeout` %s s.",
+            request.operation_name or "unnamed",
+            seconds,
+            limit,
+        )
+
+
+# ===================================================================== ENGINE
+# STAND-IN for the operation engine (operations.py): `_plan` becomes
+# `operations.plan(host, request, context)` and `_run_query` becomes
+# `operations.run_query(host, planned)`. Nothing else in this module knows
+# how an operation is planned or run.
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """An operation that may run: its document, the operation picked, its context."""
+
+    request: OperationRequest
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    context: DictAsObject
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """An operation that may not run, and the request errors that say why."""
+
+    situation: Situation
+    payload: dict[str, Any]
+
+
+async def _plan(
+    host: HttpHost, request: OperationRequest, context: DictAsObject
+) -> _Planned | _Refused:
+    """``on_operation``, parse and validate (cached), pick the operation, the limits."""
+    try:
+        hook_result = host.on_operation(None, request.payload)
+        if inspect.isawaitable(hook_result):
+            await hook_result
+    except Exception as refusal:
+        log.info("HTTP operation refused by `on_operation`: %r", refusal)
+        return _Refused(Situation.OPERATION_REFUSED, {"errors": [host._error_for_client(refusal)]})
+    prepared = execution.document_cache.prepare(host._graphql_schema, request.query)
+    operation = prepared.operation(request.operation_name)
+    if prepared.errors or operation is None or prepared.document is None:
+        errors = list(prepared.errors) or [
+            execution.operation_not_found_error(request.operation_name)
+        ]
+        situation = (
+            Situation.DOCUMENT_UNPARSABLE
+            if isinstance(errors[0], GraphQLSyntaxError)
+            else Situation.DOCUMENT_INVALID
+        )
+        return _Refused(situation, {"errors": [host._format_error(error) for error in errors]})
+    over_limit = host._document_limits().check(request.query, prepared.shape(operation))
+    if over_limit is not None:
+        log.info("HTTP operation refused: %s", over_limit.message)
+        return _Refused(Situation.DOCUMENT_INVALID, {"errors": [host._format_error(over_limit)]})
+    return _Planned(request, prepared.document, operation, context)
+
+
+def _run_query(host: HttpHost, planned: _Planned) -> ExecutionResult | Awaitable[ExecutionResult]:
+    """Run a query or mutation as far as it goes without awaiting."""
+    request = planned.request
+    return execution.start_execution(
+        host._graphql_schema,
+        planned.document,
+        operation_name=request.operation_name,
+        variables=request.variables,
+        context=planned.context,
+        middleware=host._middleware,
+    )
