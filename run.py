@@ -112,17 +112,22 @@ def build_graphiql(venv: Path) -> None:
 
     Nothing built is committed: `npm ci` installs the exact packages of
     `package-lock.json` (from the npm registry, once), and esbuild bundles the
-    page with them (`example/frontend/build.mjs`, a few seconds). Stamp files
+    page with them (`example/frontend/build.mjs`, a few seconds); the browser
+    builds of GraphiQL 4 and React 18 that the library's own page at
+    `/graphql/` loads come from `example/frontend/umd/` (its own lock file)
+    and are copied beside it. Stamp files
     record what each step was done for: `npm ci` runs again only when the
     lock file changes, the bundle only when the lock file, `build.mjs` or a
     source file does, or when it is missing.
     """
     lock = FRONTEND / "package-lock.json"
-    sources = [lock, FRONTEND / "package.json", FRONTEND / "build.mjs"]
+    umd_lock = FRONTEND / "umd" / "package-lock.json"
+    sources = [lock, FRONTEND / "package.json", FRONTEND / "build.mjs", umd_lock]
     sources += sorted(p for p in (FRONTEND / "src").rglob("*") if p.is_file())
     build_stamp = STATIC_BUILD / ".run-py-built"
     # `npm ci` empties node_modules first, so this stamp goes with it.
     install_stamp = FRONTEND / "node_modules" / ".run-py-installed"
+    umd_stamp = FRONTEND / "umd" / "node_modules" / ".run-py-installed"
     wanted = _digest(sources) + "\n"
     built = STATIC_BUILD / "graphiql" / "main.js"
     if built.exists() and build_stamp.exists() and build_stamp.read_text() == wanted:
@@ -135,6 +140,11 @@ def build_graphiql(venv: Path) -> None:
     if not install_stamp.exists() or install_stamp.read_text() != lock_digest:
         run([npm, "ci", "--no-audit", "--no-fund"], cwd=FRONTEND, env=env)
         install_stamp.write_text(lock_digest)
+    # GraphiQL 4 and React 18's browser builds, for the page at /graphql/.
+    umd_digest = _digest([umd_lock]) + "\n"
+    if not umd_stamp.exists() or umd_stamp.read_text() != umd_digest:
+        run([npm, "ci", "--no-audit", "--no-fund"], cwd=FRONTEND / "umd", env=env)
+        umd_stamp.write_text(umd_digest)
     build_stamp.unlink(missing_ok=True)
     run([node, "build.mjs"], cwd=FRONTEND, env=env)
     build_stamp.write_text(wanted)
