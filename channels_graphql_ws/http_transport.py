@@ -85,12 +85,31 @@ class HttpHost(Protocol):
 
 
 def endpoint_of(host: HttpHost) -> Endpoint:
-    """The consumer's HTTP settings as ``protocol.http`` takes them (read per request)."""
+    """The consumer's HTTP settings as ``protocol.http`` takes them.
+
+    Read per request, as every setting is; the value is kept per distinct
+    settings, so a request pays one tuple and one dict lookup for it.
+    """
     origins = host.cors_allowed_origins
-    cors = None
-    if origins is not None:
-        cors = Cors(frozenset(origins), allow_credentials=host.cors_allow_credentials)
-    return Endpoint(max_body_size=host.max_message_size, graphiql=host.graphiql, cors=cors)
+    key = (
+        host.max_message_size,
+        host.graphiql,
+        None if origins is None else tuple(origins),
+        host.cors_allow_credentials,
+    )
+    endpoint = _endpoints.get(key)
+    if endpoint is None:
+        cors = None
+        if origins is not None:
+            cors = Cors(frozenset(origins), allow_credentials=host.cors_allow_credentials)
+        endpoint = Endpoint(max_body_size=host.max_message_size, graphiql=host.graphiql, cors=cors)
+        if len(_endpoints) >= 64:  # settings changed at run time over and over
+            _endpoints.clear()
+        _endpoints[key] = endpoint
+    return endpoint
+
+
+_endpoints: dict[tuple[Any, ...], Endpoint] = {}
 
 
 class HttpExchange:

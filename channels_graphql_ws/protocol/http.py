@@ -174,9 +174,13 @@ class HttpResponse:
         return next((value for key, value in self.headers if key == name), None)
 
 
+#: One encoder for every response: ``json.dumps`` with options builds a new one per call.
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def encode_json(payload: Any) -> bytes:
     """Compact JSON as UTF-8 bytes (non-ASCII escaped, so always valid UTF-8)."""
-    return json.dumps(payload, separators=(",", ":")).encode()
+    return _compact(payload).encode()
 
 
 def errors_payload(message: str) -> dict[str, Any]:
