@@ -5,6 +5,7 @@
     python3 run.py test [pytest args...]
     python3 run.py tox [tox args...]
     python3 run.py bench [--scenario NAME] [--runs N] [--quick]
+    python3 run.py bench --scenario http [--runs N] [--seconds S] [--quick]
 
 Only the standard library is used, so this works on a fresh clone with any
 Python 3.10+. Each command gets its own virtualenv under `.venv/` which is
@@ -222,7 +223,17 @@ def cmd_tox(argv: list[str]) -> int:
 
 
 def cmd_bench(argv: list[str]) -> int:
-    """Run the benchmark (benchmarks/) from the test virtualenv."""
+    """Run the benchmark (benchmarks/) from the test virtualenv.
+
+    `--scenario http`, `http-small` or `http-large` run the HTTP benchmark
+    (benchmarks/http_bench.py) instead, from a virtualenv that also has the
+    `bench` extra (graphene-django and Strawberry, the servers compared).
+    """
+    if any(arg.startswith("http") for arg in argv):
+        venv = ensure_venv("bench", "test,bench")
+        cmd = [str(venv / BIN / "python"), "-m", "benchmarks.http_bench", *argv]
+        print("+ " + shlex.join(cmd), flush=True)
+        return subprocess.run(cmd, cwd=ROOT).returncode
     venv = ensure_venv("test", "test")
     cmd = [str(venv / BIN / "python"), "-m", "benchmarks", *argv]
     print("+ " + shlex.join(cmd), flush=True)
