@@ -9,6 +9,7 @@ does not (a disconnect during a slow query, a body cut short by its limit).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -359,3 +360,20 @@ async def test_graphiql_page_is_served_to_browsers_when_enabled() -> None:
     for path in graphiql.asset_paths():
         assert f'"/static/cdn/{path}"' in text
     assert "graphql-transport-ws" in text
+
+
+async def test_a_server_shutting_down_cancels_the_running_query() -> None:
+    """The ASGI server cancels its applications: the query task ends with the consumer."""
+    communicator = HttpCommunicator(
+        consumer_class().as_asgi(), "POST", "/graphql/",
+        json.dumps({"query": "{ slow(seconds: 30) }"}).encode(), JSON,
+    )  # fmt: skip
+    await communicator.send_input({"type": "http.request", "body": communicator.body})
+    for _ in range(100):
+        if CALLS.get("slow") == "started":
+            break
+        await asyncio.sleep(0.01)
+    communicator.future.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await communicator.future
+    assert CALLS["slow"] == "cancelled"
