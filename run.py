@@ -5,6 +5,7 @@
     python3 run.py test [pytest args...]
     python3 run.py tox [tox args...]
     python3 run.py bench [--scenario NAME] [--runs N] [--quick]
+    python3 run.py bench --scenario http [--runs N] [--seconds S] [--quick]
 
 Only the standard library is used, so this works on a fresh clone with any
 Python 3.10+. Each command gets its own virtualenv under `.venv/` which is
@@ -112,17 +113,22 @@ def build_graphiql(venv: Path) -> None:
 
     Nothing built is committed: `npm ci` installs the exact packages of
     `package-lock.json` (from the npm registry, once), and esbuild bundles the
-    page with them (`example/frontend/build.mjs`, a few seconds). Stamp files
+    page with them (`example/frontend/build.mjs`, a few seconds); the browser
+    builds of GraphiQL 4 and React 18 that the library's own page at
+    `/graphql/` loads come from `example/frontend/umd/` (its own lock file)
+    and are copied beside it. Stamp files
     record what each step was done for: `npm ci` runs again only when the
     lock file changes, the bundle only when the lock file, `build.mjs` or a
     source file does, or when it is missing.
     """
     lock = FRONTEND / "package-lock.json"
-    sources = [lock, FRONTEND / "package.json", FRONTEND / "build.mjs"]
+    umd_lock = FRONTEND / "umd" / "package-lock.json"
+    sources = [lock, FRONTEND / "package.json", FRONTEND / "build.mjs", umd_lock]
     sources += sorted(p for p in (FRONTEND / "src").rglob("*") if p.is_file())
     build_stamp = STATIC_BUILD / ".run-py-built"
     # `npm ci` empties node_modules first, so this stamp goes with it.
     install_stamp = FRONTEND / "node_modules" / ".run-py-installed"
+    umd_stamp = FRONTEND / "umd" / "node_modules" / ".run-py-installed"
     wanted = _digest(sources) + "\n"
     built = STATIC_BUILD / "graphiql" / "main.js"
     if built.exists() and build_stamp.exists() and build_stamp.read_text() == wanted:
@@ -135,6 +141,11 @@ def build_graphiql(venv: Path) -> None:
     if not install_stamp.exists() or install_stamp.read_text() != lock_digest:
         run([npm, "ci", "--no-audit", "--no-fund"], cwd=FRONTEND, env=env)
         install_stamp.write_text(lock_digest)
+    # GraphiQL 4 and React 18's browser builds, for the page at /graphql/.
+    umd_digest = _digest([umd_lock]) + "\n"
+    if not umd_stamp.exists() or umd_stamp.read_text() != umd_digest:
+        run([npm, "ci", "--no-audit", "--no-fund"], cwd=FRONTEND / "umd", env=env)
+        umd_stamp.write_text(umd_digest)
     build_stamp.unlink(missing_ok=True)
     run([node, "build.mjs"], cwd=FRONTEND, env=env)
     build_stamp.write_text(wanted)
@@ -212,7 +223,17 @@ def cmd_tox(argv: list[str]) -> int:
 
 
 def cmd_bench(argv: list[str]) -> int:
-    """Run the benchmark (benchmarks/) from the test virtualenv."""
+    """Run the benchmark (benchmarks/) from the test virtualenv.
+
+    `--scenario http`, `http-small` or `http-large` run the HTTP benchmark
+    (benchmarks/http_bench.py) instead, from a virtualenv that also has the
+    `bench` extra (graphene-django and Strawberry, the servers compared).
+    """
+    if any(arg.startswith("http") for arg in argv):
+        venv = ensure_venv("bench", "test,bench")
+        cmd = [str(venv / BIN / "python"), "-m", "benchmarks.http_bench", *argv]
+        print("+ " + shlex.join(cmd), flush=True)
+        return subprocess.run(cmd, cwd=ROOT).returncode
     venv = ensure_venv("test", "test")
     cmd = [str(venv / BIN / "python"), "-m", "benchmarks", *argv]
     print("+ " + shlex.join(cmd), flush=True)

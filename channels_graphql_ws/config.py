@@ -8,9 +8,11 @@ with ``setattr`` after the class is defined.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from . import execution, operations
+from . import graphiql as graphiql_page
 from .protocol import OperationId
 
 
@@ -59,6 +61,17 @@ class ConsumerConfig:
     #: Send "Internal server error" instead of the text of unexpected
     #: (non-GraphQL) exceptions; each is logged with its traceback.
     mask_internal_errors: ClassVar[bool] = False
+    # ------------------------------------------------ settings: HTTP only
+
+    #: Serve the GraphiQL page at the endpoint to browsers (a GET preferring HTML).
+    graphiql: ClassVar[bool] = False
+    #: Where the GraphiQL page loads GraphiQL and React from (npm CDN layout).
+    graphiql_base_url: ClassVar[str] = graphiql_page.DEFAULT_BASE_URL
+    #: Origins allowed to call the endpoint from a browser ("*": any); None: no CORS.
+    cors_allowed_origins: ClassVar[Sequence[str] | None] = None
+    #: Let the listed origins send cookies (Access-Control-Allow-Credentials).
+    cors_allow_credentials: ClassVar[bool] = False
+
     #: Run sync resolvers, and ``subscribe``, ``publish``, ``unsubscribed``,
     #: ``on_connect``, ``on_operation`` and ``on_disconnect`` when they are plain
     #: functions, in Django's sync thread (as ``database_sync_to_async`` does),

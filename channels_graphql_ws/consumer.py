@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from graphql import GraphQLSchema
 from graphql.execution import MiddlewareManager
@@ -25,6 +26,7 @@ from . import broadcast
 from .config import ConsumerConfig
 from .dict_as_object import DictAsObject
 from .fanout import ProcessFanout, fanout_for, receive_through_layer_errors
+from .http_transport import HttpExchange
 from .operations import Operations
 from .protocol import (
     FALLBACK_CLOSE_CODES,
@@ -82,6 +84,7 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
         self._pong_watchdog: asyncio.Task[Any] | None = None
         self._last_pong_at = 0.0
         self._disconnected = False
+        self._http_exchange: HttpExchange | None = None
         broadcast.note_consumer_created()
 
     @property
@@ -105,6 +108,10 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
         try:
             await super().__call__(scope, receive, send)
         except asyncio.CancelledError:
+            if scope.get("type") == "http":
+                if self._http_exchange is not None:
+                    await self._http_exchange.disconnected()
+                raise
             # The ASGI server cancels its applications when it shuts down
             # (daphne does): say goodbye with 1001 and end every
             # subscription as a disconnect would, then let the cancel go on.
@@ -161,6 +168,17 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
             await self._operations.call_hook(self.on_disconnect, code)
         except Exception:
             log.exception("`on_disconnect` failed.")
+
+    async def http_request(self, message: dict[str, Any]) -> None:
+        """GraphQL over HTTP on the same path: the exchange answers, then stops us."""
+        if self._http_exchange is None:
+            self._http_exchange = HttpExchange(self, self._operations)
+        await self._http_exchange.request_received(message)
+
+    async def http_disconnect(self, message: dict[str, Any]) -> None:
+        if self._http_exchange is not None:
+            await self._http_exchange.disconnected()
+        raise StopConsumer()
 
     # ------------------------------------------------ protocol outputs
 
@@ -295,7 +313,8 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
         """Route our own layer messages straight to their handlers.
 
         Channels closes stale database connections (a thread hop) before
-        every handler; our group messages touch no database (decision 23).
+        every handler; our group messages touch no database (decision 23),
+        and an HTTP request's sync code closes them in its own hop.
         With ``strict_ordering`` notifications wait while a message is
         being handled (decision 10).
         """
@@ -304,6 +323,9 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
             await self.broadcast(message)
         elif kind == broadcast.UNSUBSCRIBE:
             await self.unsubscribe(message)
+        elif kind == "http.request":
+            # Sync code of the request closes stale connections in its own hop.
+            await self.http_request(message)
         elif not self.strict_ordering:
             await super().dispatch(message)
         else:

@@ -1,4 +1,4 @@
-"""The example's GraphQL WebSocket consumer: authentication, middleware, keep-alive."""
+"""The example's GraphQL consumer (WebSocket and HTTP): authentication, middleware, keep-alive."""
 
 from __future__ import annotations
 
@@ -52,6 +52,10 @@ class GraphqlConsumer(channels_graphql_ws.GraphqlWsConsumer):
     #: is live (joined to its chat room's group): messages sent from then on
     #: reach it. GraphiQL shows it until the first message arrives.
     confirm_subscriptions = True
+    #: GraphiQL at /graphql/ for browsers, loaded from the example's offline
+    #: copy (built by `run.py example` into example/static_build/graphiql-cdn/).
+    graphiql = True
+    graphiql_base_url = "/static/graphiql-cdn/"
 
     def on_connect(self, payload: Any) -> dict[str, Any] | bool:
         """Accept the connection, logging it in when the payload has a valid token.

@@ -7,8 +7,14 @@
 //
 // The output folder is not committed (see .gitignore): only the sources and
 // package-lock.json are, and this script turns them into the bundle.
+//
+// It also copies the browser builds of GraphiQL 4 and React 18 (installed in
+// umd/ by its own lock file) into example/static_build/graphiql-cdn/, laid
+// out as npm CDNs lay them out (`<package>@<version>/<file>`): the GraphiQL
+// page the library serves at /graphql/ loads them from there
+// (`graphiql_base_url`), so that page works offline too.
 
-import { rmSync } from "node:fs";
+import { cpSync, readFileSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 import * as esbuild from "esbuild";
@@ -52,4 +58,20 @@ await Promise.all([
   }),
 ]);
 
-console.log(`GraphiQL page built into ${outdir}`);
+// The files the library's page loads (channels_graphql_ws/graphiql.py ASSETS).
+const cdnFiles = {
+  react: ["umd/react.production.min.js"],
+  "react-dom": ["umd/react-dom.production.min.js"],
+  graphiql: ["graphiql.min.js", "graphiql.min.css"],
+};
+const cdndir = here("../static_build/graphiql-cdn");
+rmSync(cdndir, { recursive: true, force: true });
+for (const [name, files] of Object.entries(cdnFiles)) {
+  const installed = here(`umd/node_modules/${name}`);
+  const { version } = JSON.parse(readFileSync(`${installed}/package.json`, "utf8"));
+  for (const file of files) {
+    cpSync(`${installed}/${file}`, `${cdndir}/${name}@${version}/${file}`);
+  }
+}
+
+console.log(`GraphiQL page built into ${outdir}; GraphiQL 4 and React 18 copied into ${cdndir}`);

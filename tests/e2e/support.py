@@ -75,12 +75,16 @@ class Server:
     def url(self, path: str = "/graphql/") -> str:
         return f"ws://127.0.0.1:{self.port}{path}"
 
+    def http(self, path: str = "/graphql/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
     def log_tail(self) -> str:
         return tail(self.log)
 
 
-def server_command(name: str, port: int) -> list[str]:
-    app = "tests.e2e.server_app:application"
+def server_command(
+    name: str, port: int, app: str = "tests.e2e.server_app:application"
+) -> list[str]:
     executable = _venv_script(name)
     if executable is None:
         pytest.fail(f"`{name}` is not installed; it comes with the `test` extra.")
@@ -121,17 +125,24 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_server(name: str, log: Path) -> Iterator[Server]:
-    """Start ``name`` on a free port in its own session; always kill it afterwards."""
+def running_server(
+    name: str,
+    log: Path,
+    app: str = "tests.e2e.server_app:application",
+    settings: str = "tests.e2e.server_settings",
+    env: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    """Start ``name`` serving ``app`` on a free port in its own session; always kill it."""
     port = free_port()
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.e2e.server_settings",
+        "DJANGO_SETTINGS_MODULE": settings,
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
-            server_command(name, port),
+            server_command(name, port, app),
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,

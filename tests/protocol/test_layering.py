@@ -145,7 +145,9 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
     "subscription": frozenset({"broadcast", "sync_thread"}),
     "broadcast": frozenset({"serializer"}),
     "fanout": frozenset({"broadcast"}),
-    "config": frozenset({"execution", "operations", "protocol"}),
+    "config": frozenset({"execution", "graphiql", "operations", "protocol"}),
+    "graphiql": frozenset(),
+    "http_transport": frozenset({"graphiql", "operations", "protocol"}),
     "consumer": frozenset(
         {
             "broadcast",
@@ -153,6 +155,7 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
             "dict_as_object",
             "execution",
             "fanout",
+            "http_transport",
             "operations",
             "protocol",
             "session",
