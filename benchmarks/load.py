@@ -685,11 +685,12 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
     elapsed = max(last_received - first_sent, 1e-9)
     latencies = sorted(latency for final in finals for latency in final["latencies"])
     # Per broadcast: until the last subscriber has it (meaningful one at a time).
-    until_last = sorted(
+    until_last_by_seq = [
         parts.seq_last[seq] - parts.seq_sent[seq]
-        for seq in parts.seq_last
+        for seq in sorted(parts.seq_last)
         if parts.seq_parts.get(seq) == len(parts.processes)
-    )
+    ]
+    until_last = sorted(until_last_by_seq)
     part_cpu = [final["cpu_seconds"] for final in finals]
     busiest = max((final["cpu_seconds"] / final["wall_seconds"] for final in finals), default=0.0)
     result: dict[str, Any] = {
@@ -715,6 +716,7 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
     if args.step:
         result["until_last_p50_ms"] = percentile(until_last, 0.50) * 1000
         result["until_last_p99_ms"] = percentile(until_last, 0.99) * 1000
+        result["until_last_ms"] = [round(seconds * 1000, 1) for seconds in until_last_by_seq]
     if args.redis_stats and publisher.sent:
         calls = {
             name: count - calls_before.get(name, 0)
