@@ -131,6 +131,12 @@ CLIENT_METRICS = (
     Metric("client_cpu_share", "load generator: busiest process's CPU share", 2, compare=False),
     Metric("client_processes", "load generator: processes", 0, compare=False),
 )
+CLIENT_CPU_PER_NOTIFICATION = Metric(
+    "client_cpu_us_per_notification",
+    "load generator: CPU per notification, all processes, us",
+    1,
+    compare=False,
+)
 REDIS_COMMANDS = Metric(
     "redis_commands_per_broadcast", "Redis commands per broadcast (private Redis)", 1
 )
@@ -146,6 +152,7 @@ def fanout_metrics(
         Metric("p99_ms", "p99 latency, ms", 1, p99),
         Metric("max_ms", "max latency, ms", 1),
         *((REDIS_COMMANDS,) if redis else ()),
+        CLIENT_CPU_PER_NOTIFICATION,
         *CLIENT_METRICS,
     )
 
