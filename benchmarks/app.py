@@ -2,12 +2,13 @@
 
 - ``ws://HOST/ours/``: ``benchmarks.schema.OursConsumer`` (the library);
 - ``ws://HOST/bare/``: ``benchmarks.bare.BareConsumer`` (the baseline);
+- ``ws://HOST/floor/``: ``benchmarks.floor.FloorConsumer`` (the lower bound);
 - ``GET /bench/stats[?gc=1]``: the process's CPU seconds (all threads, user and
   system, from ``time.process_time``) and resident memory (``VmRSS``), as
   JSON; ``gc=1`` collects garbage first. The load generator reads it before
   and after a batch of work.
 
-Each run starts its own server and drives only one of the two paths, so
+Each run starts its own server and drives only one of the three paths, so
 the CPU and memory a run measures are that consumer's alone.
 """
 
@@ -30,6 +31,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from .bare import BareConsumer  # noqa: E402
+from .floor import FloorConsumer  # noqa: E402
 from .schema import OursConsumer  # noqa: E402
 
 
@@ -68,7 +70,11 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         "websocket": URLRouter(
-            [path("ours/", OursConsumer.as_asgi()), path("bare/", BareConsumer.as_asgi())]
+            [
+                path("ours/", OursConsumer.as_asgi()),
+                path("bare/", BareConsumer.as_asgi()),
+                path("floor/", FloorConsumer.as_asgi()),
+            ]
         ),
     }
 )

@@ -2,14 +2,22 @@
 
     BENCH_LAYER=redis BENCH_REDIS_PREFIX=... python -m benchmarks.broadcaster ours 100
 
-Sets Django up, opens its Redis connection, prints ``ready``, waits for a
-line ``go`` on stdin, then sends events 1..COUNT back to back, each stamped
-with the wall-clock time it is sent, and prints ``done``:
+Sets Django up, opens its Redis connection, prints ``ready`` and reads
+commands from stdin:
+
+- ``burst``: sends every remaining event back to back;
+- ``next``: sends the next event only (one broadcast at a time: the load
+  generator says ``next`` once every subscriber has the previous one).
+
+Events are 1..COUNT, each stamped with the wall-clock time it is sent. After
+the last one it prints ``done``. How each server's events are sent:
 
 - ``ours``: ``OnEvent.broadcast_async(payload={"seq", "sent"})`` (what an
   application process does with the library);
 - ``bare``: ``group_send`` to ``BARE_GROUP`` of the event as JSON text,
-  encoded once (what a hand-written Channels application does).
+  encoded once (what a hand-written Channels application does);
+- ``floor``: ``group_send`` to ``FLOOR_GROUP`` of the event as it is (the
+  floor encodes it once per receiving process).
 """
 
 from __future__ import annotations
@@ -25,30 +33,45 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
 async def run(kind: str, count: int) -> None:
     from channels.layers import get_channel_layer
 
-    from .common import BARE_EVENT_TYPE, BARE_GROUP, event_text
+    from .common import BARE_EVENT_TYPE, BARE_GROUP, FLOOR_EVENT_TYPE, FLOOR_GROUP, event_text
     from .schema import OnEvent
 
     layer = get_channel_layer()
-    # Opens the connection pool now, so the first event does not pay for it.
-    await layer.group_send("bench-warm-up", {"type": "warm.up"})
-    print("ready", flush=True)
-    line = await asyncio.to_thread(sys.stdin.readline)
-    if line.strip() != "go":
-        raise SystemExit(f"Expected `go`, got {line!r}.")
-    for seq in range(1, count + 1):
+
+    async def send(seq: int) -> None:
         sent = time.time()
         if kind == "ours":
             await OnEvent.broadcast_async(payload={"seq": seq, "sent": sent})
-        else:
+        elif kind == "bare":
             await layer.group_send(
                 BARE_GROUP, {"type": BARE_EVENT_TYPE, "text": event_text(seq, sent)}
             )
+        else:
+            await layer.group_send(
+                FLOOR_GROUP, {"type": FLOOR_EVENT_TYPE, "event": {"seq": seq, "sent": sent}}
+            )
+
+    # Opens the connection pool now, so the first event does not pay for it.
+    await layer.group_send("bench-warm-up", {"type": "warm.up"})
+    print("ready", flush=True)
+    seq = 0
+    while seq < count:
+        line = (await asyncio.to_thread(sys.stdin.readline)).strip()
+        if line == "burst":
+            while seq < count:
+                seq += 1
+                await send(seq)
+        elif line == "next":
+            seq += 1
+            await send(seq)
+        else:
+            raise SystemExit(f"Expected `burst` or `next`, got {line!r}.")
     print("done", flush=True)
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 2 or argv[0] not in ("ours", "bare"):
-        raise SystemExit("usage: python -m benchmarks.broadcaster ours|bare COUNT")
+    if len(argv) != 2 or argv[0] not in ("ours", "bare", "floor"):
+        raise SystemExit("usage: python -m benchmarks.broadcaster ours|bare|floor COUNT")
     import django
 
     django.setup()

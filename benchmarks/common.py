@@ -46,9 +46,18 @@ LARGE_RESULT = {"data": {"items": ITEMS}}
 BARE_GROUP = "bench-bare-events"
 #: The group-message type of the bare consumer's events (handler ``bench_event``).
 BARE_EVENT_TYPE = "bench.event"
+#: The group the floor consumer's processes join, once each (``benchmarks.floor``).
+FLOOR_GROUP = "bench-floor-events"
+#: The group-message type of the floor's events: the payload, not its text.
+FLOOR_EVENT_TYPE = "floor.event"
+
+#: The servers measured, in the order every run drives them.
+KINDS = ("ours", "bare", "floor")
 
 #: Extra file descriptors a process needs beyond its sockets (libraries, logs, pipes).
 SPARE_FILES = 256
+#: Redis connections a server process may have in use at once (its pool's size).
+REDIS_POOL_SIZE = 1000
 
 
 def event_text(seq: int, sent: float) -> str:

@@ -88,3 +88,8 @@ class OursConsumer(channels_graphql_ws.GraphqlWsConsumer):
 
     schema = schema
     confirm_subscriptions = True
+    # The default 3 s counts from the accept, while `connection_init` may
+    # still wait in line: the scale scenarios open thousands of connections
+    # at once on a small shared machine, and the bare and floor consumers
+    # have no such deadline at all. The timer itself is kept.
+    connection_init_wait_timeout = 60

@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .common import REDIS_POOL_SIZE
+
 LAYER = os.environ.get("BENCH_LAYER", "memory")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_PREFIX = os.environ.get("BENCH_REDIS_PREFIX", "cgws-bench:")
@@ -25,7 +27,7 @@ REDIS_PREFIX = os.environ.get("BENCH_REDIS_PREFIX", "cgws-bench:")
 #: Messages a channel may hold: no scenario's burst comes near it.
 CAPACITY = 1_000_000
 #: Redis connections a process may have in use at once.
-POOL_SIZE = 1000
+POOL_SIZE = REDIS_POOL_SIZE
 #: Seconds a Redis read may take (more than channels_redis's 5 s blocking pop).
 SOCKET_TIMEOUT = 30
 #: Seconds a queued message lives, and a Redis group key unrenewed.
