@@ -93,6 +93,8 @@ class OperationOwner:
         self._owed: set[OperationRecord] = set()
         self._members: dict[str, set[OperationRecord]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # `unsubscribed` calls in progress: never cancelled, waited for by `close`.
+        self._unsubscribing: set[asyncio.Task[None]] = set()
         # Open unless the transport is dispatching a message (strict ordering).
         self._gate = asyncio.Event()
         self._gate.set()
@@ -269,9 +271,21 @@ class OperationOwner:
             await answer()
 
     async def _run_unsubscribed(self, record: OperationRecord) -> None:
+        """Call ``unsubscribed`` once; a cancellation of the caller does not stop it.
+
+        The call runs in a task of its own (a sync hook waits for its hop to
+        Django's thread): a client leaving meanwhile cancels whoever waits,
+        and ``close`` waits for the call instead of losing it.
+        """
         if record not in self._owed:
             return
         self._owed.discard(record)
+        call = asyncio.ensure_future(self._call_unsubscribed(record))
+        self._unsubscribing.add(call)
+        call.add_done_callback(self._unsubscribing.discard)
+        await asyncio.shield(call)
+
+    async def _call_unsubscribed(self, record: OperationRecord) -> None:
         assert record.setup is not None
         try:
             await subscription.run_unsubscribed(

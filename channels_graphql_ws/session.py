@@ -132,6 +132,8 @@ class OperationSession(OperationOwner):
         self._closed = True
         self._gate.set()
         await self._end_tasks()
+        if self._unsubscribing:
+            await asyncio.wait(list(self._unsubscribing))
         for record in list(self._owed):
             await self._run_unsubscribed(record)
         groups, self._members = list(self._members), {}
