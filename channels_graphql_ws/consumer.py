@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from channels.exceptions import StopConsumer
@@ -25,7 +24,7 @@ from graphql.execution import MiddlewareManager
 from . import broadcast
 from .config import ConsumerConfig
 from .dict_as_object import DictAsObject
-from .fanout import ProcessFanout, fanout_for, receive_through_layer_errors
+from .fanout import LayerErrorsWaitedOut, ProcessFanout, fanout_for
 from .http_transport import HttpExchange
 from .operations import Operations
 from .protocol import (
@@ -45,11 +44,12 @@ from .protocol import (
     encode_message,
 )
 from .session import OperationSession
+from .websocket_sink import SocketSink
 
 log = logging.getLogger(__name__)
 
 
-class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class GraphqlWsConsumer(ConsumerConfig, LayerErrorsWaitedOut, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """A Channels consumer serving GraphQL over WebSocket.
 
     Subclass it, set ``schema`` and route ``MyConsumer.as_asgi()``. Both
@@ -75,7 +75,7 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
         self._operations = Operations(self)
         self._session = OperationSession(
             self._operations,
-            _SocketSink(self),
+            SocketSink(self),
             strict_ordering=self.strict_ordering,
             fanout=self._fanout,
         )
@@ -313,9 +313,10 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
         """Route our own layer messages straight to their handlers.
 
         Channels closes stale database connections (a thread hop) before
-        every handler; our group messages touch no database (decision 23),
-        and an HTTP request's sync code closes them in its own hop.
-        With ``strict_ordering`` notifications wait while a message is
+        every handler. Our group messages touch no database (decision 23);
+        with ``sync_code_in_thread`` a client's message runs its sync code in
+        hops that close them already, so the extra hop is skipped for those
+        too. With ``strict_ordering`` notifications wait while a message is
         being handled (decision 10).
         """
         kind = message.get("type")
@@ -323,14 +324,18 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
             await self.broadcast(message)
         elif kind == broadcast.UNSUBSCRIBE:
             await self.unsubscribe(message)
-        elif kind == "http.request":
-            # Sync code of the request closes stale connections in its own hop.
-            await self.http_request(message)
         elif not self.strict_ordering:
-            await super().dispatch(message)
+            await self._dispatch_from_client(message)
         else:
             with self._session.dispatching():
-                await super().dispatch(message)
+                await self._dispatch_from_client(message)
+
+    async def _dispatch_from_client(self, message: dict[str, Any]) -> None:
+        handler = _OWN_HOP_HANDLERS.get(message.get("type"))  # type: ignore[arg-type]
+        if handler is not None and self.sync_code_in_thread:
+            await getattr(self, handler)(message)
+        else:
+            await super().dispatch(message)
 
     async def broadcast(self, message: dict[str, Any]) -> None:
         """Layer message ``broadcast`` sent to this consumer's own channel.
@@ -352,33 +357,6 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
         else:
             self._session.end_group(group)
 
-    @property
-    def channel_receive(self) -> Callable[[], Awaitable[Any]]:
-        return self._channel_receive
-
-    @channel_receive.setter
-    def channel_receive(self, receive: Callable[[], Awaitable[Any]]) -> None:
-        # Channels sets this to read the consumer's own layer channel and
-        # closes the socket (1011) when it raises: wrapped, it waits out
-        # layer errors instead.
-        self._channel_receive = functools.partial(
-            receive_through_layer_errors, receive, self._reading_must_stop
-        )
-
-    def _reading_must_stop(self) -> bool:
-        """Whether a failed layer read should end instead of being retried.
-
-        On Python 3.10 and 3.11 a cancellation can be lost inside the layer
-        (``asyncio.wait_for`` in redis-py), and the read fails later instead:
-        after the disconnect, or while the task is being cancelled, that
-        failure ends the read.
-        """
-        if self._disconnected:
-            return True
-        task = asyncio.current_task()
-        cancelling = getattr(task, "cancelling", None)  # Python 3.11+
-        return bool(cancelling and cancelling())
-
     def _operation_context(self, request: Any) -> DictAsObject:
         """A fresh context per operation; ``channels_scope`` is the live scope."""
         return DictAsObject(
@@ -391,43 +369,8 @@ class GraphqlWsConsumer(ConsumerConfig, AsyncJsonWebsocketConsumer):  # type: ig
         )
 
 
-class _SocketSink:
-    """The session's answers, through the protocol state machine, onto the socket."""
-
-    __slots__ = ("_consumer",)
-
-    def __init__(self, consumer: GraphqlWsConsumer) -> None:
-        self._consumer = consumer
-
-    @property
-    def _protocol(self) -> ServerConnection:
-        protocol = self._consumer._protocol
-        assert protocol is not None
-        return protocol
-
-    def is_active(self, op_id: OperationId) -> bool:
-        return self._protocol.is_active(op_id)
-
-    async def send_result(self, op_id: OperationId, payload: dict[str, Any]) -> None:
-        await self._consumer._apply(self._protocol.send_result(op_id, payload))
-
-    async def send_encoded_result(self, op_id: OperationId, payload_json: str) -> None:
-        await self._consumer._apply(self._protocol.send_encoded_result(op_id, payload_json))
-
-    async def send_confirmation(self, op_id: OperationId, payload: dict[str, Any]) -> None:
-        await self._consumer._apply(self._protocol.send_confirmation(op_id, payload))
-
-    async def complete(self, op_id: OperationId) -> None:
-        await self._consumer._apply(self._protocol.complete(op_id))
-
-    async def send_error(self, op_id: OperationId, errors: list[dict[str, Any]]) -> None:
-        await self._consumer._apply(self._protocol.send_error(op_id, errors))
-
-    async def send_document_errors(self, op_id: OperationId, errors: list[dict[str, Any]]) -> None:
-        await self._consumer._apply(self._protocol.send_document_errors(op_id, errors))
-
-    async def send_setup_errors(self, op_id: OperationId, errors: list[dict[str, Any]]) -> None:
-        await self._consumer._apply(self._protocol.send_setup_errors(op_id, errors))
+#: Client messages whose sync code closes stale connections in its own hops.
+_OWN_HOP_HANDLERS = {"websocket.receive": "websocket_receive", "http.request": "http_request"}
 
 
 # Decision 11: group names use the base class's prefix, read when computed.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import weakref
@@ -325,3 +326,41 @@ async def receive_through_layer_errors(
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RETRY_DELAY)
+
+
+class LayerErrorsWaitedOut:
+    """For a Channels consumer: a failing read of its own layer channel is retried.
+
+    Channels reads the consumer's channel through ``channel_receive`` and
+    closes the socket (1011) when that raises: with Redis down, every socket
+    of the process would go. Wrapped, a layer error only delays that channel.
+    """
+
+    _disconnected: bool
+
+    @property
+    def channel_receive(self) -> Callable[[], Awaitable[Any]]:
+        return self._channel_receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Callable[[], Awaitable[Any]]) -> None:
+        # Channels sets this to read the consumer's own layer channel and
+        # closes the socket (1011) when it raises: wrapped, it waits out
+        # layer errors instead.
+        self._channel_receive = functools.partial(
+            receive_through_layer_errors, receive, self._reading_must_stop
+        )
+
+    def _reading_must_stop(self) -> bool:
+        """Whether a failed layer read should end instead of being retried.
+
+        On Python 3.10 and 3.11 a cancellation can be lost inside the layer
+        (``asyncio.wait_for`` in redis-py), and the read fails later instead:
+        after the disconnect, or while the task is being cancelled, that
+        failure ends the read.
+        """
+        if self._disconnected:
+            return True
+        task = asyncio.current_task()
+        cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+        return bool(cancelling and cancelling())

@@ -1,0 +1,55 @@
+"""The WebSocket transport's sink: a session's answers through the protocol layer.
+
+The session (``session.OperationSession``) says what to answer for an
+operation; this sink asks the connection's ``protocol.ServerConnection``
+what that means on the wire (it may mean nothing: a stopped query's result,
+anything after a close) and has the consumer put it on the socket.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .protocol import OperationId, ServerConnection
+
+if TYPE_CHECKING:
+    from .consumer import GraphqlWsConsumer
+
+
+class SocketSink:
+    """The session's answers, through the protocol state machine, onto the socket."""
+
+    __slots__ = ("_consumer",)
+
+    def __init__(self, consumer: GraphqlWsConsumer) -> None:
+        self._consumer = consumer
+
+    @property
+    def _protocol(self) -> ServerConnection:
+        protocol = self._consumer._protocol
+        assert protocol is not None
+        return protocol
+
+    def is_active(self, op_id: OperationId) -> bool:
+        return self._protocol.is_active(op_id)
+
+    async def send_result(self, op_id: OperationId, payload: dict[str, Any]) -> None:
+        await self._consumer._apply(self._protocol.send_result(op_id, payload))
+
+    async def send_encoded_result(self, op_id: OperationId, payload_json: str) -> None:
+        await self._consumer._apply(self._protocol.send_encoded_result(op_id, payload_json))
+
+    async def send_confirmation(self, op_id: OperationId, payload: dict[str, Any]) -> None:
+        await self._consumer._apply(self._protocol.send_confirmation(op_id, payload))
+
+    async def complete(self, op_id: OperationId) -> None:
+        await self._consumer._apply(self._protocol.complete(op_id))
+
+    async def send_error(self, op_id: OperationId, errors: list[dict[str, Any]]) -> None:
+        await self._consumer._apply(self._protocol.send_error(op_id, errors))
+
+    async def send_document_errors(self, op_id: OperationId, errors: list[dict[str, Any]]) -> None:
+        await self._consumer._apply(self._protocol.send_document_errors(op_id, errors))
+
+    async def send_setup_errors(self, op_id: OperationId, errors: list[dict[str, Any]]) -> None:
+        await self._consumer._apply(self._protocol.send_setup_errors(op_id, errors))
