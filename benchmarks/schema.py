@@ -12,6 +12,7 @@ The broadcaster process imports this module too: group names come from the
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import graphene
@@ -25,10 +26,11 @@ class OnEvent(channels_graphql_ws.Subscription):
     """Every subscriber gets every event, exactly as broadcast.
 
     ``publish`` depends on the payload alone, so it runs once per broadcast
-    for all subscribers (``publish_once``).
+    for all subscribers (``publish_once``); ``BENCH_PUBLISH_ONCE=0`` in the
+    environment measures the per-subscriber path instead.
     """
 
-    publish_once = True
+    publish_once = os.environ.get("BENCH_PUBLISH_ONCE", "1") != "0"
 
     seq = graphene.Int()
     sent = graphene.Float()
@@ -93,3 +95,6 @@ class OursConsumer(channels_graphql_ws.GraphqlWsConsumer):
     # at once on a small shared machine, and the bare and floor consumers
     # have no such deadline at all. The timer itself is kept.
     connection_init_wait_timeout = 60
+    # The default (sync code in Django's thread); BENCH_SYNC_IN_THREAD=0
+    # measures everything on the loop.
+    sync_code_in_thread = os.environ.get("BENCH_SYNC_IN_THREAD", "1") != "0"

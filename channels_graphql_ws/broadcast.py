@@ -214,7 +214,7 @@ class Notification:
         self._packed = packed
         self._payload = payload
         self._shared = type(payload) in _IMMUTABLE
-        self._results: dict[Any, asyncio.Future[Any]] | None = None
+        self._results: dict[Any, _SharedResult] | None = None
 
     @classmethod
     def unpack(cls, packed: Any, group: str) -> Notification | None:
@@ -246,33 +246,39 @@ class Notification:
         results = self._results
         if results is None:
             results = self._results = {}
-        while (pending := results.get(key)) is not None:
-            try:
-                return await asyncio.shield(pending)
-            except _Abandoned:
+        while (shared := results.get(key)) is not None:
+            if not shared.ready.is_set():
+                await shared.ready.wait()  # a waiter's cancel cancels only itself
+            if shared.abandoned:
                 continue
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        results[key] = future
+            if shared.error is not None:
+                raise shared.error
+            return shared.value  # type: ignore[no-any-return]
+        shared = results[key] = _SharedResult()
         try:
-            result = await compute(self.take())
+            shared.value = await compute(self.take())
         except asyncio.CancelledError:
             del results[key]
-            _settle(future, _Abandoned())
+            shared.abandoned = True
             raise
         except Exception as error:
-            _settle(future, error)
+            shared.error = error
             raise
-        future.set_result(result)
-        return result
+        finally:
+            shared.ready.set()
+        return shared.value  # type: ignore[no-any-return]
 
 
-class _Abandoned(Exception):
-    """The subscriber computing a shared result was cancelled: compute it again."""
+class _SharedResult:
+    """One shared execution of a broadcast: its outcome, once ``ready`` is set."""
 
+    __slots__ = ("abandoned", "error", "ready", "value")
 
-def _settle(future: asyncio.Future[Any], error: Exception) -> None:
-    future.set_exception(error)
-    future.exception()  # retrieved: the waiters get it; nothing to log at collection
+    def __init__(self) -> None:
+        self.ready = asyncio.Event()
+        self.value: Any = None
+        self.error: Exception | None = None
+        self.abandoned = False
 
 
 Item = TypeVar("Item")
