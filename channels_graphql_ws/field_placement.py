@@ -31,7 +31,7 @@ from graphql import (
     is_object_type,
 )
 
-from . import execution
+from . import fast_execution
 from .sync_thread import is_async_callable
 
 # ------------------------------------------------------- where fields run
@@ -51,7 +51,7 @@ _CACHE_LIMIT = 4096
 def _resolver_kind(resolve: Any) -> int:
     if resolve is None or resolve is graphql.default_field_resolver:
         return _DEFAULT
-    if isinstance(resolve, functools.partial) and execution._is_graphene_default_resolver(
+    if isinstance(resolve, functools.partial) and fast_execution._is_graphene_default_resolver(
         resolve.func
     ):
         return _DEFAULT

@@ -135,10 +135,11 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
     "graphql_ws_consumer": frozenset({"consumer"}),
     "dict_as_object": frozenset(),
     "serializer": frozenset(),
-    "execution": frozenset({"protocol"}),
+    "execution": frozenset({"fast_execution", "protocol"}),
+    "fast_execution": frozenset(),
     "operations": frozenset({"execution", "protocol", "sync_thread", "thread_execution"}),
     "sync_thread": frozenset(),
-    "field_placement": frozenset({"execution", "sync_thread"}),
+    "field_placement": frozenset({"execution", "fast_execution", "sync_thread"}),
     "thread_execution": frozenset({"execution", "field_placement", "sync_thread"}),
     "lifecycle": frozenset({"broadcast", "operations", "protocol", "subscription"}),
     "session": frozenset({"broadcast", "lifecycle", "operations", "protocol"}),
@@ -180,6 +181,7 @@ NO_CHANNELS = frozenset(
         "sync_thread",
         "thread_execution",
         "field_placement",
+        "fast_execution",
     }
 )
 
