@@ -215,7 +215,8 @@ class GraphqlWsConsumer(ConsumerConfig, LayerErrorsWaitedOut, AsyncJsonWebsocket
 
     async def _send_text(self, text: str) -> bool:
         try:
-            await self.send(text_data=text)
+            # Channels' `send(text_data=...)` builds exactly this message.
+            await self.base_send({"type": "websocket.send", "text": text})
         except asyncio.CancelledError:
             raise
         except Exception as error:

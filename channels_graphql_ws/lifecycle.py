@@ -200,14 +200,13 @@ class OperationOwner:
         assert stream is not None
         is_class = record.setup is not None
         shared_key = self._shared_result_key(record, plan)
+        encoded_payload = functools.partial(self._encoded_event_payload, plan)
         try:
             async for event in stream:
                 if not self._gate.is_set():
                     await self._gate.wait()
                 if shared_key is not None:
-                    text = await event.shared_result(
-                        shared_key, functools.partial(self._encoded_event_payload, plan)
-                    )
+                    text = await event.shared_result(shared_key, encoded_payload)
                     if text is not None:
                         await self._sink.send_encoded_result(record.id, text)
                     continue

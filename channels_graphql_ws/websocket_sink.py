@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .protocol import OperationId, ServerConnection
+from .protocol import OperationId, SendText, ServerConnection
 
 if TYPE_CHECKING:
     from .consumer import GraphqlWsConsumer
@@ -37,7 +37,10 @@ class SocketSink:
         await self._consumer._apply(self._protocol.send_result(op_id, payload))
 
     async def send_encoded_result(self, op_id: OperationId, payload_json: str) -> None:
-        await self._consumer._apply(self._protocol.send_encoded_result(op_id, payload_json))
+        # The hot path of a shared broadcast: its only possible output is the frame.
+        for output in self._protocol.send_encoded_result(op_id, payload_json):
+            assert isinstance(output, SendText)
+            await self._consumer._send_text(output.text)
 
     async def send_confirmation(self, op_id: OperationId, payload: dict[str, Any]) -> None:
         await self._consumer._apply(self._protocol.send_confirmation(op_id, payload))
