@@ -8,12 +8,18 @@ anything after a close) and has the consumer put it on the socket.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .protocol import OperationId, SendText, ServerConnection
+from .protocol import OperationId, Output, SendText, ServerConnection
 
-if TYPE_CHECKING:
-    from .consumer import GraphqlWsConsumer
+
+class Socket(Protocol):
+    """The consumer as its sink uses it."""
+
+    _protocol: ServerConnection | None
+
+    async def _apply(self, outputs: list[Output]) -> None: ...
+    async def _send_text(self, text: str) -> bool: ...
 
 
 class SocketSink:
@@ -21,7 +27,7 @@ class SocketSink:
 
     __slots__ = ("_consumer",)
 
-    def __init__(self, consumer: GraphqlWsConsumer) -> None:
+    def __init__(self, consumer: Socket) -> None:
         self._consumer = consumer
 
     @property

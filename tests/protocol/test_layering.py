@@ -163,7 +163,7 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
             "websocket_sink",
         }
     ),
-    "websocket_sink": frozenset({"consumer", "protocol"}),
+    "websocket_sink": frozenset({"protocol"}),
     "transport": frozenset({"protocol"}),
     "client": frozenset({"protocol", "transport"}),
     "testing": frozenset({"client", "consumer", "protocol", "transport"}),
@@ -218,5 +218,4 @@ def test_module_imports_only_what_the_house_allows(path: Path) -> None:
 
 def test_nothing_but_the_entry_points_imports_the_consumer() -> None:
     importers = {path.stem for path in package_modules() if "consumer" in imports_of(path)[0]}
-    # websocket_sink names the consumer for type checking only.
-    assert importers <= {"__init__", "testing", "graphql_ws_consumer", "websocket_sink"}, importers
+    assert importers <= {"__init__", "testing", "graphql_ws_consumer"}, importers
