@@ -65,7 +65,10 @@ class OperationRecord:
 
     id: OperationId
     request: Any
-    setup_done: asyncio.Event = field(default_factory=asyncio.Event)
+    setup_finished: bool = False
+    # Made only when someone must wait for the setup: most operations are
+    # queries whose setup is over before anyone could ask.
+    _setup_event: asyncio.Event | None = None
     task: asyncio.Task[Any] | None = None
     is_subscription: bool = False
     groups: list[str] = field(default_factory=list)
@@ -75,6 +78,19 @@ class OperationRecord:
     notifier: asyncio.Task[Any] | None = None
     live: bool = False
     ending: bool = False
+
+    def finish_setup(self) -> None:
+        self.setup_finished = True
+        if self._setup_event is not None:
+            self._setup_event.set()
+
+    async def setup_over(self) -> None:
+        """Return once the setup is done (decision 7: stops wait for it)."""
+        if self.setup_finished:
+            return
+        if self._setup_event is None:
+            self._setup_event = asyncio.Event()
+        await self._setup_event.wait()
 
 
 Answer = Callable[[], Awaitable[None]] | None
@@ -244,7 +260,7 @@ class OperationOwner:
         return None if payload is None else encode_message(payload)
 
     async def _end_by_server(self, record: OperationRecord) -> None:
-        await record.setup_done.wait()
+        await record.setup_over()
         if record.live:
             await self._end_subscription(record, functools.partial(self._sink.complete, record.id))
 

@@ -50,7 +50,7 @@ class OperationSession(OperationOwner):
     ) -> None:
         super().__init__(operations, sink, fanout)
         self._strict = strict_ordering
-        self._last_setup: asyncio.Event | None = None
+        self._last_setup: OperationRecord | None = None
         self._held_back_groups: list[str] = []
 
     # ------------------------------------------------------ from the client
@@ -60,7 +60,7 @@ class OperationSession(OperationOwner):
         record = OperationRecord(request.id, request)
         self._records[record.id] = record
         pending = self._last_setup
-        if pending is not None and pending.is_set():
+        if pending is not None and pending.setup_finished:
             pending = None
         plan: Plan | Refusal | None = None
         if self._strict:
@@ -77,7 +77,7 @@ class OperationSession(OperationOwner):
             except Exception as error:
                 await self._fail(record, error)
                 return
-        self._last_setup = record.setup_done
+        self._last_setup = record
         record.task = self.spawn(self._run(record, pending, plan))
 
     async def stop(self, op_id: OperationId) -> None:
@@ -147,23 +147,23 @@ class OperationSession(OperationOwner):
     async def _run(
         self,
         record: OperationRecord,
-        previous: asyncio.Event | None,
+        previous: OperationRecord | None,
         plan: Plan | Refusal | None,
     ) -> None:
         """Serve one operation; whatever fails ends it with an ``error``, never the session."""
         try:
             if previous is not None:
-                await previous.wait()
+                await previous.setup_over()
             if plan is None:
                 plan = await self._ops.plan(record.request)
             if isinstance(plan, Refusal):
-                record.setup_done.set()
+                record.finish_setup()
                 self._forget(record)
                 await self._refuse(record.id, plan)
             elif plan.is_subscription:
                 await self._set_up_subscription(record, plan)
             else:
-                record.setup_done.set()
+                record.finish_setup()
                 started = time.monotonic()
                 result = await self._ops.run_query(plan)
                 await self._send_query_result(record, plan, result, started)
@@ -172,12 +172,12 @@ class OperationSession(OperationOwner):
         except Exception as error:
             await self._fail(record, error)
         finally:
-            record.setup_done.set()
+            record.finish_setup()
             if not record.is_subscription:
                 self._forget(record)
 
     async def _run_query_inline(self, record: OperationRecord, plan: Plan | Refusal) -> None:
-        record.setup_done.set()
+        record.finish_setup()
         if isinstance(plan, Refusal):
             self._forget(record)
             await self._refuse(record.id, plan)
@@ -241,7 +241,7 @@ class OperationSession(OperationOwner):
         if record is None:
             await self._sink.complete(op_id)
             return
-        await record.setup_done.wait()
+        await record.setup_over()
         if record.is_subscription:
             if record.live:
                 await self._end_subscription(record, functools.partial(self._sink.complete, op_id))
