@@ -7,24 +7,32 @@ of TRANSPORTS.md section 1 (and decisions T6, T7) lives here as data or as
 one small function, so it is tested synchronously, rule by rule:
 
 - ``negotiate``: the ``Accept`` header against what the endpoint can send;
-- ``STATUS_TABLE``: the status code of every situation, per response type;
-- ``Cors``: which origins may call, the preflight answer, response headers;
 - ``HttpRequest``: one request from its head to the operation it asks for,
   or the problem response that ends it early (405, 406, 413, 415, 400).
 """
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
-APPLICATION_JSON = "application/json"
-TEXT_HTML = "text/html"
+from .cors import CORS_ALLOWED_HEADERS, Cors
+from .responses import (
+    APPLICATION_JSON,
+    GRAPHQL_RESPONSE_JSON,
+    STATUS_TABLE,
+    TEXT_HTML,
+    HttpResponse,
+    Situation,
+    content_type_for,
+    encode_json,
+    errors_payload,
+    problem_response,
+    status_for,
+)
 
 #: The methods that carry an operation; everything else is 405.
 OPERATION_METHODS = ("GET", "POST")
@@ -37,75 +45,6 @@ SUBSCRIPTION_HINT = (
     "the graphql-sse protocol) or Apollo multipart "
     "(Accept: multipart/mixed;subscriptionSpec=1.0)."
 )
-
-
-class Situation(enum.Enum):
-    """Why a request is answered as it is: the rows of the status table."""
-
-    SUCCESS = enum.auto()  # a result: data, possibly with field errors
-    BODY_NOT_JSON = enum.auto()
-    NOT_WELL_FORMED = enum.auto()  # no or ill-typed query, variables, ...
-    DOCUMENT_UNPARSABLE = enum.auto()
-    DOCUMENT_INVALID = enum.auto()  # validation, no such operation, a limit
-    VARIABLES_INVALID = enum.auto()  # variable coercion failed
-    OPERATION_REFUSED = enum.auto()  # the application's on_operation raised
-    MUTATION_OVER_GET = enum.auto()
-    SUBSCRIPTION_NOT_STREAMED = enum.auto()
-    METHOD_NOT_ALLOWED = enum.auto()
-    UNSUPPORTED_MEDIA_TYPE = enum.auto()
-    NOT_ACCEPTABLE = enum.auto()
-    BODY_TOO_LARGE = enum.auto()
-    ORIGIN_NOT_ALLOWED = enum.auto()  # a CORS preflight from an unlisted origin
-    INTERNAL_ERROR = enum.auto()
-
-
-@dataclass(frozen=True)
-class StatusRow:
-    """One situation's status per response type (columns A and B of section 1.2).
-
-    ``graphql_response`` says whether the body is a GraphQL response, which
-    alone may be sent as ``application/graphql-response+json``; other
-    bodies (problems with the HTTP request itself) go as ``application/json``.
-    """
-
-    graphql_response_json: int
-    application_json: int
-    graphql_response: bool
-
-
-STATUS_TABLE: Mapping[Situation, StatusRow] = {
-    Situation.SUCCESS: StatusRow(200, 200, True),
-    Situation.BODY_NOT_JSON: StatusRow(400, 400, False),
-    Situation.NOT_WELL_FORMED: StatusRow(400, 400, False),
-    Situation.DOCUMENT_UNPARSABLE: StatusRow(400, 200, True),
-    Situation.DOCUMENT_INVALID: StatusRow(400, 200, True),
-    Situation.VARIABLES_INVALID: StatusRow(400, 200, True),
-    Situation.OPERATION_REFUSED: StatusRow(400, 200, True),
-    Situation.MUTATION_OVER_GET: StatusRow(405, 405, False),
-    # The same request with a streaming Accept would be served: 406.
-    Situation.SUBSCRIPTION_NOT_STREAMED: StatusRow(406, 406, False),
-    Situation.METHOD_NOT_ALLOWED: StatusRow(405, 405, False),
-    Situation.UNSUPPORTED_MEDIA_TYPE: StatusRow(415, 415, False),
-    Situation.NOT_ACCEPTABLE: StatusRow(406, 406, False),
-    Situation.BODY_TOO_LARGE: StatusRow(413, 413, False),
-    Situation.ORIGIN_NOT_ALLOWED: StatusRow(403, 403, False),
-    Situation.INTERNAL_ERROR: StatusRow(500, 500, False),
-}
-
-
-def status_for(situation: Situation, media_type: str) -> int:
-    """The status code of ``situation`` when the response is ``media_type``."""
-    row = STATUS_TABLE[situation]
-    if media_type == GRAPHQL_RESPONSE_JSON and row.graphql_response:
-        return row.graphql_response_json
-    return row.application_json
-
-
-def content_type_for(situation: Situation, media_type: str) -> str:
-    """``Content-Type`` of a JSON response: never the GraphQL type for a non-GraphQL body."""
-    if media_type == GRAPHQL_RESPONSE_JSON and not STATUS_TABLE[situation].graphql_response:
-        media_type = APPLICATION_JSON
-    return media_type + "; charset=utf-8"
 
 
 # ------------------------------------------------------------ negotiation
@@ -156,102 +95,6 @@ def _quality(parameters: str) -> float | None:
                 return None
             return quality if 0 <= quality <= 1 else None
     return 1.0
-
-
-# -------------------------------------------------------------- responses
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    """A whole response: status, headers (lower-case names), body bytes."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        """The value of header ``name`` (lower case), or None."""
-        return next((value for key, value in self.headers if key == name), None)
-
-
-#: One encoder for every response: ``json.dumps`` with options builds a new one per call.
-_compact = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def encode_json(payload: Any) -> bytes:
-    """Compact JSON as UTF-8 bytes (non-ASCII escaped, so always valid UTF-8)."""
-    return _compact(payload).encode()
-
-
-def errors_payload(message: str) -> dict[str, Any]:
-    """A body that GraphQL clients can show: one error with ``message``."""
-    return {"errors": [{"message": message}]}
-
-
-# -------------------------------------------------------------------- CORS
-
-#: Request headers a browser may send cross-origin: the JSON body's type,
-#: token authentication, and graphql-sse's single-connection token.
-CORS_ALLOWED_HEADERS = ("content-type", "authorization", "x-graphql-event-stream-token")
-
-
-@dataclass(frozen=True)
-class Cors:
-    """Which browser origins may call the endpoint, and how they are told so.
-
-    ``allowed_origins`` are exact origins (``https://app.example.com``), or
-    ``"*"`` for any. Credentials (cookies) are allowed only for origins
-    listed by name: ``"*"`` is answered with ``Access-Control-Allow-Origin: *``,
-    which browsers never combine with cookies.
-    """
-
-    allowed_origins: frozenset[str]
-    allow_credentials: bool = False
-    max_age: int = 600
-    allowed_headers: tuple[str, ...] = CORS_ALLOWED_HEADERS
-
-    def allows(self, origin: str) -> bool:
-        return origin in self.allowed_origins or "*" in self.allowed_origins
-
-    def response_headers(self, origin: str | None) -> list[tuple[str, str]]:
-        """Headers an actual (non-preflight) response carries for ``origin``."""
-        if origin is None or not self.allows(origin):
-            return [("vary", "Origin")]
-        if origin not in self.allowed_origins:
-            return [("access-control-allow-origin", "*")]
-        headers = [("access-control-allow-origin", origin), ("vary", "Origin")]
-        if self.allow_credentials:
-            headers.append(("access-control-allow-credentials", "true"))
-        return headers
-
-    def preflight(self, origin: str | None) -> HttpResponse:
-        """The answer to ``OPTIONS`` with ``Access-Control-Request-Method``."""
-        if origin is None or not self.allows(origin):
-            return problem_response(
-                Situation.ORIGIN_NOT_ALLOWED,
-                APPLICATION_JSON,
-                f"Origin {origin!r} may not call this endpoint.",
-                [("vary", "Origin")],
-            )
-        headers = [
-            *self.response_headers(origin),
-            ("access-control-allow-methods", ", ".join(OPERATION_METHODS)),
-            ("access-control-allow-headers", ", ".join(self.allowed_headers)),
-            ("access-control-max-age", str(self.max_age)),
-        ]
-        return HttpResponse(204, tuple(headers), b"")
-
-
-def problem_response(
-    situation: Situation,
-    media_type: str,
-    message: str,
-    extra_headers: Iterable[tuple[str, str]] = (),
-) -> HttpResponse:
-    """A response with one error ``message``, its status from the table."""
-    headers = [("content-type", content_type_for(situation, media_type)), *extra_headers]
-    body = encode_json(errors_payload(message))
-    return HttpResponse(status_for(situation, media_type), tuple(headers), body)
 
 
 # ---------------------------------------------------------------- requests
@@ -341,7 +184,7 @@ class HttpRequest:
             and cors is not None
             and "access-control-request-method" in self.headers
         ):
-            return cors.preflight(self.headers.get("origin"))
+            return cors.preflight(self.headers.get("origin"), OPERATION_METHODS)
         if self.method not in OPERATION_METHODS:
             allowed = [*OPERATION_METHODS, *(["OPTIONS"] if cors is not None else [])]
             return self.problem(
@@ -553,3 +396,27 @@ class HttpRequest:
         if cors is None:
             return []
         return cors.response_headers(self.headers.get("origin"))
+
+
+__all__ = [
+    "APPLICATION_JSON",
+    "CORS_ALLOWED_HEADERS",
+    "GRAPHQL_RESPONSE_JSON",
+    "OPERATION_METHODS",
+    "STATUS_TABLE",
+    "SUBSCRIPTION_HINT",
+    "TEXT_HTML",
+    "Cors",
+    "Endpoint",
+    "GraphiqlRequested",
+    "HttpRequest",
+    "HttpResponse",
+    "OperationRequest",
+    "Situation",
+    "content_type_for",
+    "encode_json",
+    "errors_payload",
+    "negotiate",
+    "problem_response",
+    "status_for",
+]

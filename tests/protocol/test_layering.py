@@ -68,6 +68,7 @@ def test_protocol_layer_is_found() -> None:
     """Guard against checking nothing: the files ARCHITECTURE.md names exist."""
     names = {path.name for path in protocol_sources()}
     assert {"__init__.py", "codes.py", "messages.py", "server.py"} <= names, names
+    assert {"http.py", "responses.py", "cors.py"} <= names, names
 
 
 @pytest.mark.parametrize(
