@@ -13,13 +13,14 @@ one small function, so it is tested synchronously, rule by rule:
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
+from . import params, sse
+from .accept import StreamChoice, negotiate, negotiate_stream
 from .cors import CORS_ALLOWED_HEADERS, Cors
+from .params import OperationRequest
 from .responses import (
     APPLICATION_JSON,
     GRAPHQL_RESPONSE_JSON,
@@ -34,8 +35,10 @@ from .responses import (
     status_for,
 )
 
-#: The methods that carry an operation; everything else is 405.
+#: The methods that carry an operation.
 OPERATION_METHODS = ("GET", "POST")
+#: What graphql-sse's single connection mode adds: reserve (PUT) and stop (DELETE).
+SINGLE_CONNECTION_METHODS = ("PUT", "DELETE")
 
 #: What a client is told when it sends a subscription as a plain request.
 SUBSCRIPTION_HINT = (
@@ -47,57 +50,12 @@ SUBSCRIPTION_HINT = (
 )
 
 
-# ------------------------------------------------------------ negotiation
-
-
-def negotiate(accept: str | None, offered: Sequence[str]) -> str | None:
-    """The media type to answer with, or None when nothing asked for is offered.
-
-    Entries are taken by ``q`` (highest first, ties in the client's order);
-    ``q=0`` refuses a type, also for the wildcards. ``*/*`` and
-    ``application/*`` mean ``application/json`` (section 1.1), never
-    ``text/html``; no ``Accept`` at all means ``application/json`` too.
-    """
-    if accept is None or not accept.strip():
-        return APPLICATION_JSON if APPLICATION_JSON in offered else None
-    ranges: list[tuple[float, int, str]] = []
-    refused: set[str] = set()
-    for index, entry in enumerate(accept.split(",")):
-        media_range, _, parameters = entry.partition(";")
-        media_range = media_range.strip().lower()
-        if not media_range:
-            continue
-        quality = _quality(parameters)
-        if quality is None:
-            continue  # a malformed q: the entry is ignored
-        if quality <= 0:
-            refused.add(media_range)
-            continue
-        ranges.append((-quality, index, media_range))
-    for _, _, media_range in sorted(ranges):
-        if media_range in offered:
-            return media_range
-        if media_range in ("*/*", "application/*"):
-            if APPLICATION_JSON in offered and APPLICATION_JSON not in refused:
-                return APPLICATION_JSON
-        elif media_range == "text/*" and TEXT_HTML in offered and TEXT_HTML not in refused:
-            return TEXT_HTML
-    return None
-
-
-def _quality(parameters: str) -> float | None:
-    for parameter in parameters.split(";"):
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "q":
-            try:
-                quality = float(value.strip())
-            except ValueError:
-                return None
-            return quality if 0 <= quality <= 1 else None
-    return 1.0
-
-
 # ---------------------------------------------------------------- requests
+
+#: graphql-sse requests whose body, if any, carries no operation.
+_BODILESS = frozenset(
+    {sse.SseRequestKind.RESERVE, sse.SseRequestKind.OPEN, sse.SseRequestKind.STOP}
+)
 
 
 @dataclass(frozen=True)
@@ -106,35 +64,21 @@ class Endpoint:
 
     ``max_body_size`` in bytes (None: no limit); ``graphiql`` serves the
     GraphiQL page to browsers (a GET whose ``Accept`` prefers HTML);
-    ``cors`` None answers no cross-origin requests.
+    ``cors`` None answers no cross-origin requests; ``single_connection``
+    serves graphql-sse's single connection mode (PUT and DELETE as well).
     """
 
     max_body_size: int | None = None
     graphiql: bool = False
     cors: Cors | None = None
-
-
-@dataclass(frozen=True)
-class OperationRequest:
-    """A well-formed GraphQL-over-HTTP request: the operation and how to answer.
-
-    ``payload`` is the request's parameters as the client sent them (the POST
-    body object, or the GET parameters with ``variables`` and ``extensions``
-    decoded), for the application's ``on_operation`` hook.
-    """
-
-    method: str
-    media_type: str
-    query: str
-    operation_name: str | None = None
-    variables: dict[str, Any] | None = None
-    extensions: dict[str, Any] | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
+    single_connection: bool = False
 
     @property
-    def id(self) -> None:
-        """Plain HTTP has no operation id (``on_operation`` gets None)."""
-        return None
+    def methods(self) -> tuple[str, ...]:
+        """The methods the endpoint serves; any other is 405."""
+        if self.single_connection:
+            return (*OPERATION_METHODS, *SINGLE_CONNECTION_METHODS)
+        return OPERATION_METHODS
 
 
 @dataclass(frozen=True)
@@ -171,6 +115,14 @@ class HttpRequest:
             self.headers[name] = value if previous is None else f"{previous}, {value}"
         #: The negotiated response type; JSON until negotiation has run.
         self.media_type = APPLICATION_JSON
+        #: The stream the client asks for, if any (``Accept``).
+        self.stream: StreamChoice | None = negotiate_stream(self.headers.get("accept"))
+        #: What the request is in graphql-sse's terms.
+        self.sse = (
+            sse.classify(self.method, self.headers, query_string)
+            if endpoint.single_connection or self.stream is not None
+            else sse.SseRequest(sse.SseRequestKind.NONE)
+        )
         self._body: list[bytes] = []
         self._body_size = 0
 
@@ -184,18 +136,22 @@ class HttpRequest:
             and cors is not None
             and "access-control-request-method" in self.headers
         ):
-            return cors.preflight(self.headers.get("origin"), OPERATION_METHODS)
-        if self.method not in OPERATION_METHODS:
-            allowed = [*OPERATION_METHODS, *(["OPTIONS"] if cors is not None else [])]
+            return cors.preflight(self.headers.get("origin"), self.endpoint.methods)
+        if self.method not in self.endpoint.methods:
+            allowed = [*self.endpoint.methods, *(["OPTIONS"] if cors is not None else [])]
             return self.problem(
                 Situation.METHOD_NOT_ALLOWED,
                 f"Method {self.method} is not allowed: send queries with GET or POST.",
                 [("allow", ", ".join(allowed))],
             )
+        if self.sse.kind in _BODILESS:
+            return None  # the single connection glue answers these
         offered = [GRAPHQL_RESPONSE_JSON, APPLICATION_JSON]
         if self.method == "GET" and self.endpoint.graphiql:
             offered.append(TEXT_HTML)
         chosen = negotiate(self.headers.get("accept"), offered)
+        if chosen is None and self.stream is not None:
+            chosen = APPLICATION_JSON  # problems before a stream starts are JSON
         if chosen is None:
             return self.problem(
                 Situation.NOT_ACCEPTABLE,
@@ -267,95 +223,18 @@ class HttpRequest:
     def operation(self) -> OperationRequest | HttpResponse:
         """The operation the request asks for, or the 400 it gets."""
         if self.method == "GET":
-            found = self._parameters_from_query_string()
+            parameters = params.from_query_string(self.query_string)
         else:
-            found = self._parameters_from_body()
-        if isinstance(found, HttpResponse):
-            return found
-        return self._operation_from(found)
-
-    def _parameters_from_query_string(self) -> dict[str, Any] | HttpResponse:
-        try:
-            pairs = parse_qsl(
-                self.query_string.decode("latin-1"),
-                keep_blank_values=True,
-                encoding="utf-8",
-                errors="strict",
-            )
-        except (UnicodeDecodeError, ValueError):
-            return self.problem(Situation.NOT_WELL_FORMED, "The query string is not UTF-8.")
-        parameters: dict[str, Any] = {}
-        for name, value in pairs:
-            if name in parameters:
-                return self.problem(
-                    Situation.NOT_WELL_FORMED, f"Parameter {name!r} is given more than once."
-                )
-            if value == "":
-                continue  # an empty value means absent
-            if name in ("variables", "extensions"):
-                try:
-                    parameters[name] = json.loads(value)
-                except (ValueError, RecursionError):
-                    return self.problem(
-                        Situation.NOT_WELL_FORMED, f"Parameter {name!r} is not JSON."
-                    )
-            else:
-                parameters[name] = value
-        return parameters
-
-    def _parameters_from_body(self) -> dict[str, Any] | HttpResponse:
-        body = b"".join(self._body)
-        self._body.clear()
-        if not body:
-            return self.problem(
-                Situation.NOT_WELL_FORMED,
-                "The request body is empty: POST a JSON object with a `query`.",
-            )
-        try:
-            parameters = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            return self.problem(Situation.BODY_NOT_JSON, "The request body is not JSON.")
-        if isinstance(parameters, list):
-            return self.problem(
-                Situation.NOT_WELL_FORMED,
-                "Batching is not supported: send one operation per request.",
-            )
-        if not isinstance(parameters, dict):
-            return self.problem(
-                Situation.NOT_WELL_FORMED, "The request body must be a JSON object."
-            )
-        return parameters
-
-    def _operation_from(self, parameters: dict[str, Any]) -> OperationRequest | HttpResponse:
-        query = parameters.get("query")
-        if not isinstance(query, str):
-            message = (
-                "The request has no `query`."
-                if query is None
-                else "`query` must be a string holding the GraphQL document."
-            )
-            return self.problem(Situation.NOT_WELL_FORMED, message)
-        operation_name = parameters.get("operationName")
-        if operation_name is not None and not isinstance(operation_name, str):
-            return self.problem(
-                Situation.NOT_WELL_FORMED, "`operationName` must be a string or null."
-            )
-        variables = parameters.get("variables")
-        extensions = parameters.get("extensions")
-        for name, value in (("variables", variables), ("extensions", extensions)):
-            if value is not None and not isinstance(value, dict):
-                return self.problem(
-                    Situation.NOT_WELL_FORMED, f"`{name}` must be a JSON object or null."
-                )
-        return OperationRequest(
-            method=self.method,
-            media_type=self.media_type,
-            query=query,
-            operation_name=operation_name,
-            variables=variables,
-            extensions=extensions,
-            payload=parameters,
+            parameters = params.from_body(b"".join(self._body))
+            self._body.clear()
+        found = (
+            parameters
+            if isinstance(parameters, params.Problem)
+            else params.operation_from(parameters, self.method, self.media_type)
         )
+        if isinstance(found, params.Problem):
+            return self.problem(found.situation, found.message)
+        return found
 
     # -------------------------------------------------------- the response
 
@@ -391,6 +270,13 @@ class HttpRequest:
         headers = (("content-type", TEXT_HTML + "; charset=utf-8"), ("cache-control", "no-cache"))
         return HttpResponse(200, headers, html.encode())
 
+    def with_cors(self, response: HttpResponse) -> HttpResponse:
+        """``response`` with the CORS headers this request's origin gets."""
+        extra = self._cors_headers()
+        if not extra:
+            return response
+        return HttpResponse(response.status, (*response.headers, *extra), response.body)
+
     def _cors_headers(self) -> list[tuple[str, str]]:
         cors = self.endpoint.cors
         if cors is None:
@@ -403,6 +289,7 @@ __all__ = [
     "CORS_ALLOWED_HEADERS",
     "GRAPHQL_RESPONSE_JSON",
     "OPERATION_METHODS",
+    "SINGLE_CONNECTION_METHODS",
     "STATUS_TABLE",
     "SUBSCRIPTION_HINT",
     "TEXT_HTML",
