@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import params, sse
-from .accept import StreamChoice, negotiate, negotiate_stream
+from .accept import StreamChoice, StreamKind, negotiate, negotiate_stream
 from .cors import CORS_ALLOWED_HEADERS, Cors
 from .params import OperationRequest
 from .responses import (
@@ -118,11 +118,7 @@ class HttpRequest:
         #: The stream the client asks for, if any (``Accept``).
         self.stream: StreamChoice | None = negotiate_stream(self.headers.get("accept"))
         #: What the request is in graphql-sse's terms.
-        self.sse = (
-            sse.classify(self.method, self.headers, query_string)
-            if endpoint.single_connection or self.stream is not None
-            else sse.SseRequest(sse.SseRequestKind.NONE)
-        )
+        self.sse = _sse_request(self.method, self.headers, query_string, endpoint, self.stream)
         self._body: list[bytes] = []
         self._body_size = 0
 
@@ -241,7 +237,7 @@ class HttpRequest:
     def answer(self, situation: Situation, payload: Mapping[str, Any]) -> HttpResponse:
         """A GraphQL response (a result or request errors) for ``situation``."""
         headers = [("content-type", content_type_for(situation, self.media_type))]
-        headers += self._cors_headers()
+        headers += self.cors_headers()
         return HttpResponse(
             status_for(situation, self.media_type), tuple(headers), encode_json(payload)
         )
@@ -251,7 +247,7 @@ class HttpRequest:
     ) -> HttpResponse:
         """A response with one error ``message`` for ``situation``."""
         return problem_response(
-            situation, self.media_type, message, [*extra_headers, *self._cors_headers()]
+            situation, self.media_type, message, [*extra_headers, *self.cors_headers()]
         )
 
     def mutation_over_get(self) -> HttpResponse:
@@ -272,16 +268,32 @@ class HttpRequest:
 
     def with_cors(self, response: HttpResponse) -> HttpResponse:
         """``response`` with the CORS headers this request's origin gets."""
-        extra = self._cors_headers()
+        extra = self.cors_headers()
         if not extra:
             return response
         return HttpResponse(response.status, (*response.headers, *extra), response.body)
 
-    def _cors_headers(self) -> list[tuple[str, str]]:
+    def cors_headers(self) -> list[tuple[str, str]]:
+        """The CORS headers every answer to this request's origin carries."""
         cors = self.endpoint.cors
         if cors is None:
             return []
         return cors.response_headers(self.headers.get("origin"))
+
+
+def _sse_request(
+    method: str,
+    headers: Mapping[str, str],
+    query_string: bytes,
+    endpoint: Endpoint,
+    stream: StreamChoice | None,
+) -> sse.SseRequest:
+    """The graphql-sse kind of a request; with single connection mode off, distinct or none."""
+    if endpoint.single_connection:
+        return sse.classify(method, headers, query_string)
+    if stream is not None and stream.kind is StreamKind.SSE:
+        return sse.SseRequest(sse.SseRequestKind.DISTINCT)
+    return sse.SseRequest(sse.SseRequestKind.NONE)
 
 
 __all__ = [

@@ -37,6 +37,7 @@ class Situation(enum.Enum):
     BODY_TOO_LARGE = enum.auto()
     ORIGIN_NOT_ALLOWED = enum.auto()  # a CORS preflight from an unlisted origin
     INTERNAL_ERROR = enum.auto()
+    SERVICE_UNAVAILABLE = enum.auto()  # a stream's layer channel is full
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ STATUS_TABLE: Mapping[Situation, StatusRow] = {
     Situation.BODY_TOO_LARGE: StatusRow(413, 413, False),
     Situation.ORIGIN_NOT_ALLOWED: StatusRow(403, 403, False),
     Situation.INTERNAL_ERROR: StatusRow(500, 500, False),
+    Situation.SERVICE_UNAVAILABLE: StatusRow(503, 503, False),
 }
 
 

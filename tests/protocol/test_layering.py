@@ -148,7 +148,12 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
     "fanout": frozenset({"broadcast"}),
     "config": frozenset({"execution", "graphiql", "operations", "protocol"}),
     "graphiql": frozenset(),
-    "http_transport": frozenset({"graphiql", "operations", "protocol"}),
+    "http_transport": frozenset(
+        {"graphiql", "http_streams", "operations", "protocol", "sse_single"}
+    ),
+    "http_streams": frozenset({"operations", "protocol", "session"}),
+    "reservations": frozenset(),
+    "sse_single": frozenset({"fanout", "http_streams", "operations", "protocol", "reservations"}),
     "consumer": frozenset(
         {
             "broadcast",
@@ -179,6 +184,8 @@ NO_CHANNELS = frozenset(
         "sync_thread",
         "thread_execution",
         "field_placement",
+        "http_streams",
+        "reservations",
     }
 )
 
