@@ -276,12 +276,30 @@ class HttpStream:
         )
         self._closed = False
         self._on_close: list[Callable[[], Awaitable[None]]] = []
+        self._readers: set[asyncio.Task[Any]] = set()
 
     async def open(self, extra_headers: Sequence[tuple[str, str]] = ()) -> None:
         """Send the head and first bytes; start the keep-alive (a task of the session)."""
         await self.response.open(extra_headers)
         interval = self._host.send_ping_every or self._framing.default_interval
         self.session.spawn(self.response.keep_alive(interval))
+
+    def read_while_open(self, reading: Awaitable[Any]) -> None:
+        """Run ``reading`` (a channel-layer read loop) until the stream closes.
+
+        Unlike the session's tasks it is cancelled without being waited
+        for: a blocking Redis read may lose a cancellation and end only at
+        its timeout (seconds later), which must not hold up
+        ``unsubscribed``. The loop itself must stop once ``closed`` is set.
+        """
+        task = asyncio.ensure_future(reading)
+        self._readers.add(task)
+        task.add_done_callback(self._reader_done)
+
+    def _reader_done(self, task: asyncio.Task[Any]) -> None:
+        self._readers.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("A stream's layer reader failed.", exc_info=task.exception())
 
     def on_close(self, cleanup: Callable[[], Awaitable[None]]) -> None:
         """Run ``cleanup`` when the stream closes, after its operations ended."""
@@ -298,6 +316,8 @@ class HttpStream:
         self._closed = True
         code = ENDED_BY_SERVER if self.response.finished else ENDED_BY_CLIENT
         self.response.gone = True  # nothing more is written, whoever tries
+        for reader in list(self._readers):
+            reader.cancel()
         await self.session.close()
         for cleanup in self._on_close:
             try:

@@ -112,15 +112,17 @@ class SingleConnectionRequests:
         )
         stream.on_close(functools.partial(reservations.release, token))
         await stream.open(self._request.with_cors(HttpResponse(200, (), b"")).headers)
-        stream.session.spawn(self._route(stream, token))
+        stream.read_while_open(self._route(stream, token))
         stream.session.spawn(self._refresh(token))
         return stream
 
     async def _route(self, stream: HttpStream, token: str) -> None:
         """Carry out what the other requests of this reservation sent, in order."""
         receive = functools.partial(self._layer.receive, route_channel(token))
-        while True:
+        while not stream.closed:
             message = await receive_through_layer_errors(receive, lambda: stream.closed)
+            if stream.closed:
+                return  # read after the stream ended: nobody to run it for
             kind = message.get("type")
             op_id = message.get("id")
             if not isinstance(op_id, str):
