@@ -108,6 +108,7 @@ class Query(graphene.ObjectType):
                 "subscribed": STATS["subscribed"][room],
                 "unsubscribed": STATS["unsubscribed"][room],
                 "listening": OnMessage._group_name(room) in fanout.groups(),
+                "dispatched": fanout.dispatched,
                 "disconnects": STATS["disconnects"],
                 "tasks": len(asyncio.all_tasks()),
             }
