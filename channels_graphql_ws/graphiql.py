@@ -6,7 +6,9 @@ WebSocket to the same URL (graphql-transport-ws), Server-Sent Events
 (graphql-sse's distinct connections mode) or Apollo's multipart
 subscriptions, each spoken by a few lines of the page's own script, so it
 needs nothing but GraphiQL and React. ``?transport=ws|sse|multipart``
-preselects the switch; the choice is remembered in the browser. Those four files come from ``base_url``, laid out as
+preselects the switch; the choice is remembered in the browser.
+
+GraphiQL and React, four files, come from ``base_url``, laid out as
 npm CDNs lay out packages (``<package>@<version>/<file>``): a public CDN
 by default, or a folder of the user's own with the same four files (the
 example serves its offline copy that way). Each is pinned by its
