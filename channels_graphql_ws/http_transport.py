@@ -229,16 +229,16 @@ class HttpExchange:
         """Serve the operation as a stream if the client asked so; whether it did.
 
         A stream the client ranks first carries any operation; one ranked
-        below JSON only subscriptions. Over SSE, request errors go onto the
-        stream (decision T8); a refused multipart subscription is a plain
-        response (section 3).
+        below JSON only subscriptions (a refused operation then gets JSON).
+        Over SSE, request errors go onto the stream (decision T8); a refused
+        multipart subscription is a plain response (section 3).
         """
         choice = self._request.stream
         if choice is None:
             return False
         refused = isinstance(planned, Refusal)
         kind = None if isinstance(planned, Refusal) else planned.operation.operation
-        if not (choice.preferred or kind is OperationType.SUBSCRIPTION or refused):
+        if not (choice.preferred or kind is OperationType.SUBSCRIPTION):
             return False
         framing: Framing
         if choice.kind is StreamKind.SSE:

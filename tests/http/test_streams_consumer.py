@@ -166,6 +166,13 @@ async def test_a_query_with_json_ranked_first_is_plain_json_a_subscription_strea
     await plain.whole()
     assert plain.json() == {"data": {"hello": "world"}}
     await plain.disconnect()
+    invalid = await StreamRequest(
+        StreamConsumer, "POST", body={"query": "{ nope }"}, accept=accept
+    ).start()
+    await invalid.whole()
+    assert invalid.headers["content-type"] == "application/json; charset=utf-8"
+    assert "nope" in invalid.json()["errors"][0]["message"]
+    await invalid.disconnect()
     body = {"query": "subscription { countdown(start: 0) }"}
     stream = await StreamRequest(StreamConsumer, "POST", body=body, accept=accept).start()
     await stream.whole()
