@@ -6,6 +6,7 @@
     python3 run.py tox [tox args...]
     python3 run.py bench [--scenario NAME] [--runs N] [--quick]
     python3 run.py bench --scenario http [--runs N] [--seconds S] [--quick]
+    python3 run.py bench --scenario sse [--runs N] [--quick]
 
 Only the standard library is used, so this works on a fresh clone with any
 Python 3.10+. Each command gets its own virtualenv under `.venv/` which is
@@ -228,7 +229,14 @@ def cmd_bench(argv: list[str]) -> int:
     `--scenario http`, `http-small` or `http-large` run the HTTP benchmark
     (benchmarks/http_bench.py) instead, from a virtualenv that also has the
     `bench` extra (graphene-django and Strawberry, the servers compared).
+    `--scenario sse`, `sse-memory` or `sse-redis` run the SSE fan-out beside
+    the WebSocket fan-out (benchmarks/sse_bench.py).
     """
+    if any(arg.startswith("sse") for arg in argv):
+        venv = ensure_venv("test", "test")
+        cmd = [str(venv / BIN / "python"), "-m", "benchmarks.sse_bench", *argv]
+        print("+ " + shlex.join(cmd), flush=True)
+        return subprocess.run(cmd, cwd=ROOT).returncode
     if any(arg.startswith("http") for arg in argv):
         venv = ensure_venv("bench", "test,bench")
         cmd = [str(venv / BIN / "python"), "-m", "benchmarks.http_bench", *argv]

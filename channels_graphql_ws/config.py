@@ -71,6 +71,12 @@ class ConsumerConfig:
     cors_allowed_origins: ClassVar[Sequence[str] | None] = None
     #: Let the listed origins send cookies (Access-Control-Allow-Credentials).
     cors_allow_credentials: ClassVar[bool] = False
+    #: Serve graphql-sse's single connection mode (PUT reserves a stream, GET
+    #: opens it, POST runs operations on it, DELETE stops them). Several
+    #: processes may serve it with channels_redis's ``RedisChannelLayer``;
+    #: it needs a channel layer. Distinct connections mode (one stream per
+    #: operation) and Apollo multipart are always served.
+    sse_single_connection: ClassVar[bool] = True
 
     #: Run sync resolvers, and ``subscribe``, ``publish``, ``unsubscribed``,
     #: ``on_connect``, ``on_operation`` and ``on_disconnect`` when they are plain
@@ -103,7 +109,9 @@ class ConsumerConfig:
         """Called once when the socket has closed, after every ``unsubscribed``.
 
         ``code`` is the WebSocket close code. May be a plain (sync) method.
-        Meant for presence tracking and per-connection cleanup.
+        Meant for presence tracking and per-connection cleanup. An SSE or
+        multipart stream calls it when it ends: 1000 when the server ended
+        it (its operations were done), 1001 when the client went away.
         """
 
     def _confirmation_payload(self) -> dict[str, Any]:

@@ -1,9 +1,14 @@
 """The GraphiQL page served at the endpoint itself (the ``graphiql`` setting).
 
 The page runs queries and mutations with ``fetch`` (POST to the same URL)
-and subscriptions over a WebSocket to the same URL (graphql-transport-ws,
-spoken by a few lines of the page's own script), so it needs nothing but
-GraphiQL and React. Those four files come from ``base_url``, laid out as
+and subscriptions over the transport a switch above GraphiQL picks: a
+WebSocket to the same URL (graphql-transport-ws), Server-Sent Events
+(graphql-sse's distinct connections mode) or Apollo's multipart
+subscriptions, each spoken by a few lines of the page's own script, so it
+needs nothing but GraphiQL and React. ``?transport=ws|sse|multipart``
+preselects the switch; the choice is remembered in the browser.
+
+GraphiQL and React, four files, come from ``base_url``, laid out as
 npm CDNs lay out packages (``<package>@<version>/<file>``): a public CDN
 by default, or a folder of the user's own with the same four files (the
 example serves its offline copy that way). Each is pinned by its
@@ -132,14 +137,119 @@ function subscribe(params) {
   };
 }
 
+// A subscription as one streaming POST: SSE or multipart. `parse` turns the
+// text received so far into results, returning what is left unparsed and
+// whether the stream said it is complete.
+function streamed(params, accept, parse) {
+  return {
+    subscribe(observer) {
+      const abort = new AbortController();
+      let done = false;
+      const finish = (error) => {
+        if (done) return;
+        done = true;
+        if (error) observer.error(error);
+        else observer.complete();
+      };
+      (async () => {
+        const response = await fetch(endpoint, {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "content-type": "application/json", accept },
+          body: JSON.stringify(params),
+          signal: abort.signal,
+        });
+        if (!response.ok || !response.body) {
+          observer.next(await response.json().catch(() => ({
+            errors: [{ message: `HTTP ${response.status}` }] })));
+          return finish();
+        }
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        let text = "";
+        for (;;) {
+          const { value, done: ended } = await reader.read();
+          if (ended) return finish();
+          text += decoder.decode(value, { stream: true });
+          const parsed = parse(text, (result) => observer.next(result));
+          text = parsed.rest;
+          if (parsed.complete) {
+            abort.abort();
+            return finish();
+          }
+        }
+      })().catch((error) => {
+        if (!abort.signal.aborted) finish(error);
+      });
+      return { unsubscribe() { done = true; abort.abort(); } };
+    },
+  };
+}
+
+// graphql-sse, distinct connections mode: `next` events, then `complete`.
+function parseEvents(text, next) {
+  const blocks = text.split("\\n\\n");
+  const rest = blocks.pop();
+  for (const block of blocks) {
+    let event = null;
+    let data = "";
+    for (const line of block.split("\\n")) {
+      if (line.startsWith("event:")) event = line.slice(6).trim();
+      else if (line.startsWith("data:")) data += line.slice(5).trim();
+    }
+    if (event === "next") next(JSON.parse(data));
+    else if (event === "complete") return { rest: "", complete: true };
+  }
+  return { rest, complete: false };
+}
+
+// Apollo multipart subscriptions: `{"payload": ...}` parts, `{}` heartbeats,
+// then the close delimiter. A part is taken once its JSON is whole.
+function parseParts(text, next) {
+  const boundary = "\\r\\n--graphql";
+  let rest = text;
+  while (rest.startsWith(boundary)) {
+    const after = rest.slice(boundary.length);
+    if (after.startsWith("--")) return { rest: "", complete: true };
+    const end = after.indexOf(boundary);
+    const part = end === -1 ? after : after.slice(0, end);
+    const start = part.indexOf("\\r\\n\\r\\n");
+    let message;
+    try {
+      message = JSON.parse(part.slice(start + 4));
+    } catch (error) {
+      if (end === -1) break;  // the rest of it is still on its way
+      throw error;
+    }
+    if (message.payload) next(message.payload);
+    else if (message.errors) next({ errors: message.errors });
+    rest = end === -1 ? "" : after.slice(end);
+  }
+  return { rest, complete: false };
+}
+
+const ACCEPT_EVENTS = "text/event-stream";
+const ACCEPT_MULTIPART =
+  "multipart/mixed;boundary=graphql;subscriptionSpec=1.0,application/json;q=0.9";
+const TRANSPORT_KEY = "graphql-endpoint:subscription-transport";
+const search = new URLSearchParams(window.location.search);
+const transportSwitch = document.getElementById("subscription-transport");
+transportSwitch.value =
+  search.get("transport") || window.localStorage.getItem(TRANSPORT_KEY) || "ws";
+transportSwitch.addEventListener("change", () =>
+  window.localStorage.setItem(TRANSPORT_KEY, transportSwitch.value));
+
 function fetcher(params, options) {
   if (operationType(options?.documentAST, params.operationName) === "subscription") {
+    if (transportSwitch.value === "sse") return streamed(params, ACCEPT_EVENTS, parseEvents);
+    if (transportSwitch.value === "multipart") {
+      return streamed(params, ACCEPT_MULTIPART, parseParts);
+    }
     return subscribe(params);
   }
   return post(params, options?.headers);
 }
 
-const search = new URLSearchParams(window.location.search);
 const props = { fetcher, defaultEditorToolsVisibility: true };
 if (search.get("query")) props.query = search.get("query");
 if (search.get("variables")) props.variables = search.get("variables");
@@ -154,9 +264,22 @@ _PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>GraphiQL</title>
 <link rel="stylesheet" href="{graphiql-css}" integrity="{graphiql-css-sri}" crossorigin="anonymous">
-<style>body {{ margin: 0; }} #graphiql {{ height: 100vh; }}</style>
+<style>
+body {{ margin: 0; font-family: system-ui, sans-serif; }}
+#transport-bar {{ height: 2.2rem; display: flex; align-items: center; gap: .5rem;
+  padding: 0 1rem; font-size: .9rem; border-bottom: 1px solid #ddd; }}
+#graphiql {{ height: calc(100vh - 2.2rem - 1px); }}
+</style>
 </head>
 <body>
+<div id="transport-bar">
+<label for="subscription-transport">Subscriptions over</label>
+<select id="subscription-transport" data-testid="subscription-transport">
+<option value="ws">WebSocket (graphql-transport-ws)</option>
+<option value="sse">Server-Sent Events (graphql-sse)</option>
+<option value="multipart">HTTP multipart (Apollo)</option>
+</select>
+</div>
 <div id="graphiql">Loading GraphiQL&hellip;</div>
 <script src="{react}" integrity="{react-sri}" crossorigin="anonymous"></script>
 <script src="{react-dom}" integrity="{react-dom-sri}" crossorigin="anonymous"></script>

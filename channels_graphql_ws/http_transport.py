@@ -4,7 +4,10 @@ The consumer hands every ``http.request`` and ``http.disconnect`` of a
 request to one ``HttpExchange``. The exchange reads the request as
 ``protocol.http`` says (refusing what it refuses before the body is read),
 plans the operation and runs it with the same hooks, middleware, limits
-and error masking as the WebSocket, and sends one response.
+and error masking as the WebSocket, and sends one response, or a stream
+(``http_streams``: Server-Sent Events or Apollo multipart, for
+subscriptions or any operation the client wants streamed; ``sse_single``:
+graphql-sse's single connection mode).
 
 A query that finishes without awaiting anything is answered inside the
 handler and the consumer stops at once. One that awaits runs in a task the
@@ -29,7 +32,9 @@ from graphql import (
 )
 
 from . import graphiql
+from .http_streams import DistinctSse, Framing, HttpStream, Multipart
 from .operations import Operations, Plan, Refusal
+from .protocol.accept import StreamKind
 from .protocol.http import (
     Cors,
     Endpoint,
@@ -39,11 +44,13 @@ from .protocol.http import (
     OperationRequest,
     Situation,
 )
+from .protocol.sse import SseRequestKind
+from .sse_single import SingleConnectionHost, SingleConnectionRequests
 
 log = logging.getLogger(__name__)
 
 
-class HttpHost(Protocol):
+class HttpHost(SingleConnectionHost, Protocol):
     """What the exchange needs of the consumer it serves: the request and its settings.
 
     Everything about the operation itself (hooks, limits, execution, error
@@ -53,6 +60,7 @@ class HttpHost(Protocol):
     scope: dict[str, Any]
     base_send: Callable[[dict[str, Any]], Awaitable[None]]
     max_message_size: int | None
+    sse_single_connection: bool
     graphiql: bool
     graphiql_base_url: str
     cors_allowed_origins: Sequence[str] | None
@@ -66,18 +74,26 @@ def endpoint_of(host: HttpHost) -> Endpoint:
     settings, so a request pays one tuple and one dict lookup for it.
     """
     origins = host.cors_allowed_origins
+    # Single connection mode routes over the layer: without one it is off.
+    single_connection = bool(host.sse_single_connection) and host.channel_layer is not None
     key = (
         host.max_message_size,
         host.graphiql,
         None if origins is None else tuple(origins),
         host.cors_allow_credentials,
+        single_connection,
     )
     endpoint = _endpoints.get(key)
     if endpoint is None:
         cors = None
         if origins is not None:
             cors = Cors(frozenset(origins), allow_credentials=host.cors_allow_credentials)
-        endpoint = Endpoint(max_body_size=host.max_message_size, graphiql=host.graphiql, cors=cors)
+        endpoint = Endpoint(
+            max_body_size=host.max_message_size,
+            graphiql=host.graphiql,
+            cors=cors,
+            single_connection=single_connection,
+        )
         if len(_endpoints) >= 64:  # settings changed at run time over and over
             _endpoints.clear()
         _endpoints[key] = endpoint
@@ -85,6 +101,11 @@ def endpoint_of(host: HttpHost) -> Endpoint:
 
 
 _endpoints: dict[tuple[Any, ...], Endpoint] = {}
+
+#: graphql-sse single connection requests answered from their head alone.
+_SINGLE_CONNECTION_BODILESS = frozenset(
+    {SseRequestKind.RESERVE, SseRequestKind.OPEN, SseRequestKind.STOP}
+)
 
 
 class HttpExchange:
@@ -101,6 +122,7 @@ class HttpExchange:
         self._head_checked = False
         self._task: asyncio.Task[None] | None = None
         self._responded = False
+        self._stream: HttpStream | None = None
 
     # ------------------------------------------------------ Channels events
 
@@ -115,7 +137,10 @@ class HttpExchange:
             if isinstance(decision, GraphiqlRequested):
                 page = graphiql.render_page(self._host.graphiql_base_url)
                 await self._respond_and_stop(request.page(page))
-        if self._responded or self._task is not None:
+            if request.sse.kind in _SINGLE_CONNECTION_BODILESS:
+                await self._single_connection_without_body(request.sse.kind)
+                return
+        if self._responded or self._task is not None or self._stream is not None:
             return  # more body after the answer: nothing to do
         if request.method == "POST":
             too_large = request.add_body(message.get("body", b""))
@@ -126,14 +151,40 @@ class HttpExchange:
         operation = request.operation()
         if isinstance(operation, HttpResponse):
             await self._respond_and_stop(operation)
+        if request.sse.kind is SseRequestKind.EXECUTE and request.sse.token is not None:
+            requests = self._single_connection_requests()
+            await self._respond_and_stop(await requests.execute(request.sse.token, operation))
         await self._serve(operation)
 
     async def disconnected(self) -> None:
-        """``http.disconnect``: the client left, or the response is out. Ends the query task."""
+        """``http.disconnect``: the client left, or the response is out.
+
+        Ends the query task, or the stream and everything of its operations.
+        """
         task = self._task
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task])
+        if self._stream is not None:
+            await self._stream.close()
+
+    # ------------------------------------------------- graphql-sse, single
+
+    def _single_connection_requests(self) -> SingleConnectionRequests:
+        return SingleConnectionRequests(self._host, self._operations, self._request)
+
+    async def _single_connection_without_body(self, kind: SseRequestKind) -> None:
+        """PUT, DELETE, and the GET of a reservation's stream: none needs a body."""
+        requests = self._single_connection_requests()
+        token = self._request.sse.token
+        if kind is SseRequestKind.RESERVE:
+            await self._respond_and_stop(await requests.reserve())
+        if kind is SseRequestKind.STOP:
+            await self._respond_and_stop(await requests.stop(token))
+        opened = await requests.open(token)
+        if isinstance(opened, HttpResponse):
+            await self._respond_and_stop(opened)
+        self._stream = opened
 
     # -------------------------------------------------------- the operation
 
@@ -143,6 +194,8 @@ class HttpExchange:
             planned = await ops.plan(operation)
         except Exception as failure:
             await self._respond_and_stop(self._failure(failure))
+        if isinstance(planned, Refusal) and await self._streamed(operation, planned):
+            return
         if isinstance(planned, Refusal):
             situation = (
                 Situation.OPERATION_REFUSED
@@ -155,6 +208,8 @@ class HttpExchange:
                 self._request.answer(situation, {"errors": planned.errors})
             )
         kind = planned.operation.operation
+        if await self._streamed(operation, planned):
+            return
         if kind is OperationType.SUBSCRIPTION:
             await self._respond_and_stop(self._request.subscription_not_streamed())
         if kind is OperationType.MUTATION and operation.method == "GET":
@@ -169,6 +224,36 @@ class HttpExchange:
             self._task = asyncio.ensure_future(self._finish(planned, outcome, started))
             return
         await self._respond_and_stop(self._result_response(planned, outcome, started))
+
+    async def _streamed(self, operation: OperationRequest, planned: Plan | Refusal) -> bool:
+        """Serve the operation as a stream if the client asked so; whether it did.
+
+        A stream the client ranks first carries any operation; one ranked
+        below JSON only subscriptions (a refused operation then gets JSON).
+        Over SSE, request errors go onto the stream (decision T8); a refused
+        multipart subscription is a plain response (section 3).
+        """
+        choice = self._request.stream
+        if choice is None:
+            return False
+        refused = isinstance(planned, Refusal)
+        kind = None if isinstance(planned, Refusal) else planned.operation.operation
+        if not (choice.preferred or kind is OperationType.SUBSCRIPTION):
+            return False
+        framing: Framing
+        if choice.kind is StreamKind.SSE:
+            framing = DistinctSse()
+        elif refused:
+            return False
+        else:
+            framing = Multipart()
+        if kind is OperationType.MUTATION and operation.method == "GET":
+            await self._respond_and_stop(self._request.mutation_over_get())
+        stream = self._stream = HttpStream(self._host, self._operations, framing)
+        stream.sink.activate(operation.id)
+        await stream.open(self._request.cors_headers())
+        stream.session.start_planned(operation, planned)
+        return True
 
     async def _finish(
         self, planned: Plan, outcome: Awaitable[ExecutionResult], started: float

@@ -80,6 +80,22 @@ class OperationSession(OperationOwner):
         self._last_setup = record
         record.task = self.spawn(self._run(record, pending, plan))
 
+    def start_planned(self, request: Any, plan: Plan | Refusal) -> None:
+        """Run an operation the transport has planned already (``on_operation`` ran).
+
+        An HTTP stream plans before it answers (a refused multipart
+        subscription is a plain response, not a stream), then hands the
+        plan over here so the hook runs once. The operation runs in a task
+        of the session, like every other.
+        """
+        record = OperationRecord(request.id, request)
+        self._records[record.id] = record
+        pending = self._last_setup
+        if pending is not None and pending.setup_finished:
+            pending = None
+        self._last_setup = record
+        record.task = self.spawn(self._run(record, pending, plan))
+
     async def stop(self, op_id: OperationId) -> None:
         """The client stopped ``op_id`` (``complete``/``stop``)."""
         if self._strict:

@@ -7,27 +7,38 @@ of TRANSPORTS.md section 1 (and decisions T6, T7) lives here as data or as
 one small function, so it is tested synchronously, rule by rule:
 
 - ``negotiate``: the ``Accept`` header against what the endpoint can send;
-- ``STATUS_TABLE``: the status code of every situation, per response type;
-- ``Cors``: which origins may call, the preflight answer, response headers;
 - ``HttpRequest``: one request from its head to the operation it asks for,
   or the problem response that ends it early (405, 406, 413, 415, 400).
 """
 
 from __future__ import annotations
 
-import enum
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
-GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
-APPLICATION_JSON = "application/json"
-TEXT_HTML = "text/html"
+from . import params, sse
+from .accept import StreamChoice, StreamKind, negotiate, negotiate_stream
+from .cors import CORS_ALLOWED_HEADERS, Cors
+from .params import OperationRequest
+from .responses import (
+    APPLICATION_JSON,
+    GRAPHQL_RESPONSE_JSON,
+    STATUS_TABLE,
+    TEXT_HTML,
+    HttpResponse,
+    Situation,
+    content_type_for,
+    encode_json,
+    errors_payload,
+    problem_response,
+    status_for,
+)
 
-#: The methods that carry an operation; everything else is 405.
+#: The methods that carry an operation.
 OPERATION_METHODS = ("GET", "POST")
+#: What graphql-sse's single connection mode adds: reserve (PUT) and stop (DELETE).
+SINGLE_CONNECTION_METHODS = ("PUT", "DELETE")
 
 #: What a client is told when it sends a subscription as a plain request.
 SUBSCRIPTION_HINT = (
@@ -39,222 +50,12 @@ SUBSCRIPTION_HINT = (
 )
 
 
-class Situation(enum.Enum):
-    """Why a request is answered as it is: the rows of the status table."""
-
-    SUCCESS = enum.auto()  # a result: data, possibly with field errors
-    BODY_NOT_JSON = enum.auto()
-    NOT_WELL_FORMED = enum.auto()  # no or ill-typed query, variables, ...
-    DOCUMENT_UNPARSABLE = enum.auto()
-    DOCUMENT_INVALID = enum.auto()  # validation, no such operation, a limit
-    VARIABLES_INVALID = enum.auto()  # variable coercion failed
-    OPERATION_REFUSED = enum.auto()  # the application's on_operation raised
-    MUTATION_OVER_GET = enum.auto()
-    SUBSCRIPTION_NOT_STREAMED = enum.auto()
-    METHOD_NOT_ALLOWED = enum.auto()
-    UNSUPPORTED_MEDIA_TYPE = enum.auto()
-    NOT_ACCEPTABLE = enum.auto()
-    BODY_TOO_LARGE = enum.auto()
-    ORIGIN_NOT_ALLOWED = enum.auto()  # a CORS preflight from an unlisted origin
-    INTERNAL_ERROR = enum.auto()
-
-
-@dataclass(frozen=True)
-class StatusRow:
-    """One situation's status per response type (columns A and B of section 1.2).
-
-    ``graphql_response`` says whether the body is a GraphQL response, which
-    alone may be sent as ``application/graphql-response+json``; other
-    bodies (problems with the HTTP request itself) go as ``application/json``.
-    """
-
-    graphql_response_json: int
-    application_json: int
-    graphql_response: bool
-
-
-STATUS_TABLE: Mapping[Situation, StatusRow] = {
-    Situation.SUCCESS: StatusRow(200, 200, True),
-    Situation.BODY_NOT_JSON: StatusRow(400, 400, False),
-    Situation.NOT_WELL_FORMED: StatusRow(400, 400, False),
-    Situation.DOCUMENT_UNPARSABLE: StatusRow(400, 200, True),
-    Situation.DOCUMENT_INVALID: StatusRow(400, 200, True),
-    Situation.VARIABLES_INVALID: StatusRow(400, 200, True),
-    Situation.OPERATION_REFUSED: StatusRow(400, 200, True),
-    Situation.MUTATION_OVER_GET: StatusRow(405, 405, False),
-    # The same request with a streaming Accept would be served: 406.
-    Situation.SUBSCRIPTION_NOT_STREAMED: StatusRow(406, 406, False),
-    Situation.METHOD_NOT_ALLOWED: StatusRow(405, 405, False),
-    Situation.UNSUPPORTED_MEDIA_TYPE: StatusRow(415, 415, False),
-    Situation.NOT_ACCEPTABLE: StatusRow(406, 406, False),
-    Situation.BODY_TOO_LARGE: StatusRow(413, 413, False),
-    Situation.ORIGIN_NOT_ALLOWED: StatusRow(403, 403, False),
-    Situation.INTERNAL_ERROR: StatusRow(500, 500, False),
-}
-
-
-def status_for(situation: Situation, media_type: str) -> int:
-    """The status code of ``situation`` when the response is ``media_type``."""
-    row = STATUS_TABLE[situation]
-    if media_type == GRAPHQL_RESPONSE_JSON and row.graphql_response:
-        return row.graphql_response_json
-    return row.application_json
-
-
-def content_type_for(situation: Situation, media_type: str) -> str:
-    """``Content-Type`` of a JSON response: never the GraphQL type for a non-GraphQL body."""
-    if media_type == GRAPHQL_RESPONSE_JSON and not STATUS_TABLE[situation].graphql_response:
-        media_type = APPLICATION_JSON
-    return media_type + "; charset=utf-8"
-
-
-# ------------------------------------------------------------ negotiation
-
-
-def negotiate(accept: str | None, offered: Sequence[str]) -> str | None:
-    """The media type to answer with, or None when nothing asked for is offered.
-
-    Entries are taken by ``q`` (highest first, ties in the client's order);
-    ``q=0`` refuses a type, also for the wildcards. ``*/*`` and
-    ``application/*`` mean ``application/json`` (section 1.1), never
-    ``text/html``; no ``Accept`` at all means ``application/json`` too.
-    """
-    if accept is None or not accept.strip():
-        return APPLICATION_JSON if APPLICATION_JSON in offered else None
-    ranges: list[tuple[float, int, str]] = []
-    refused: set[str] = set()
-    for index, entry in enumerate(accept.split(",")):
-        media_range, _, parameters = entry.partition(";")
-        media_range = media_range.strip().lower()
-        if not media_range:
-            continue
-        quality = _quality(parameters)
-        if quality is None:
-            continue  # a malformed q: the entry is ignored
-        if quality <= 0:
-            refused.add(media_range)
-            continue
-        ranges.append((-quality, index, media_range))
-    for _, _, media_range in sorted(ranges):
-        if media_range in offered:
-            return media_range
-        if media_range in ("*/*", "application/*"):
-            if APPLICATION_JSON in offered and APPLICATION_JSON not in refused:
-                return APPLICATION_JSON
-        elif media_range == "text/*" and TEXT_HTML in offered and TEXT_HTML not in refused:
-            return TEXT_HTML
-    return None
-
-
-def _quality(parameters: str) -> float | None:
-    for parameter in parameters.split(";"):
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "q":
-            try:
-                quality = float(value.strip())
-            except ValueError:
-                return None
-            return quality if 0 <= quality <= 1 else None
-    return 1.0
-
-
-# -------------------------------------------------------------- responses
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    """A whole response: status, headers (lower-case names), body bytes."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        """The value of header ``name`` (lower case), or None."""
-        return next((value for key, value in self.headers if key == name), None)
-
-
-#: One encoder for every response: ``json.dumps`` with options builds a new one per call.
-_compact = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def encode_json(payload: Any) -> bytes:
-    """Compact JSON as UTF-8 bytes (non-ASCII escaped, so always valid UTF-8)."""
-    return _compact(payload).encode()
-
-
-def errors_payload(message: str) -> dict[str, Any]:
-    """A body that GraphQL clients can show: one error with ``message``."""
-    return {"errors": [{"message": message}]}
-
-
-# -------------------------------------------------------------------- CORS
-
-#: Request headers a browser may send cross-origin: the JSON body's type,
-#: token authentication, and graphql-sse's single-connection token.
-CORS_ALLOWED_HEADERS = ("content-type", "authorization", "x-graphql-event-stream-token")
-
-
-@dataclass(frozen=True)
-class Cors:
-    """Which browser origins may call the endpoint, and how they are told so.
-
-    ``allowed_origins`` are exact origins (``https://app.example.com``), or
-    ``"*"`` for any. Credentials (cookies) are allowed only for origins
-    listed by name: ``"*"`` is answered with ``Access-Control-Allow-Origin: *``,
-    which browsers never combine with cookies.
-    """
-
-    allowed_origins: frozenset[str]
-    allow_credentials: bool = False
-    max_age: int = 600
-    allowed_headers: tuple[str, ...] = CORS_ALLOWED_HEADERS
-
-    def allows(self, origin: str) -> bool:
-        return origin in self.allowed_origins or "*" in self.allowed_origins
-
-    def response_headers(self, origin: str | None) -> list[tuple[str, str]]:
-        """Headers an actual (non-preflight) response carries for ``origin``."""
-        if origin is None or not self.allows(origin):
-            return [("vary", "Origin")]
-        if origin not in self.allowed_origins:
-            return [("access-control-allow-origin", "*")]
-        headers = [("access-control-allow-origin", origin), ("vary", "Origin")]
-        if self.allow_credentials:
-            headers.append(("access-control-allow-credentials", "true"))
-        return headers
-
-    def preflight(self, origin: str | None) -> HttpResponse:
-        """The answer to ``OPTIONS`` with ``Access-Control-Request-Method``."""
-        if origin is None or not self.allows(origin):
-            return problem_response(
-                Situation.ORIGIN_NOT_ALLOWED,
-                APPLICATION_JSON,
-                f"Origin {origin!r} may not call this endpoint.",
-                [("vary", "Origin")],
-            )
-        headers = [
-            *self.response_headers(origin),
-            ("access-control-allow-methods", ", ".join(OPERATION_METHODS)),
-            ("access-control-allow-headers", ", ".join(self.allowed_headers)),
-            ("access-control-max-age", str(self.max_age)),
-        ]
-        return HttpResponse(204, tuple(headers), b"")
-
-
-def problem_response(
-    situation: Situation,
-    media_type: str,
-    message: str,
-    extra_headers: Iterable[tuple[str, str]] = (),
-) -> HttpResponse:
-    """A response with one error ``message``, its status from the table."""
-    headers = [("content-type", content_type_for(situation, media_type)), *extra_headers]
-    body = encode_json(errors_payload(message))
-    return HttpResponse(status_for(situation, media_type), tuple(headers), body)
-
-
 # ---------------------------------------------------------------- requests
+
+#: graphql-sse requests whose body, if any, carries no operation.
+_BODILESS = frozenset(
+    {sse.SseRequestKind.RESERVE, sse.SseRequestKind.OPEN, sse.SseRequestKind.STOP}
+)
 
 
 @dataclass(frozen=True)
@@ -263,35 +64,21 @@ class Endpoint:
 
     ``max_body_size`` in bytes (None: no limit); ``graphiql`` serves the
     GraphiQL page to browsers (a GET whose ``Accept`` prefers HTML);
-    ``cors`` None answers no cross-origin requests.
+    ``cors`` None answers no cross-origin requests; ``single_connection``
+    serves graphql-sse's single connection mode (PUT and DELETE as well).
     """
 
     max_body_size: int | None = None
     graphiql: bool = False
     cors: Cors | None = None
-
-
-@dataclass(frozen=True)
-class OperationRequest:
-    """A well-formed GraphQL-over-HTTP request: the operation and how to answer.
-
-    ``payload`` is the request's parameters as the client sent them (the POST
-    body object, or the GET parameters with ``variables`` and ``extensions``
-    decoded), for the application's ``on_operation`` hook.
-    """
-
-    method: str
-    media_type: str
-    query: str
-    operation_name: str | None = None
-    variables: dict[str, Any] | None = None
-    extensions: dict[str, Any] | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
+    single_connection: bool = False
 
     @property
-    def id(self) -> None:
-        """Plain HTTP has no operation id (``on_operation`` gets None)."""
-        return None
+    def methods(self) -> tuple[str, ...]:
+        """The methods the endpoint serves; any other is 405."""
+        if self.single_connection:
+            return (*OPERATION_METHODS, *SINGLE_CONNECTION_METHODS)
+        return OPERATION_METHODS
 
 
 @dataclass(frozen=True)
@@ -328,6 +115,10 @@ class HttpRequest:
             self.headers[name] = value if previous is None else f"{previous}, {value}"
         #: The negotiated response type; JSON until negotiation has run.
         self.media_type = APPLICATION_JSON
+        #: The stream the client asks for, if any (``Accept``).
+        self.stream: StreamChoice | None = negotiate_stream(self.headers.get("accept"))
+        #: What the request is in graphql-sse's terms.
+        self.sse = _sse_request(self.method, self.headers, query_string, endpoint, self.stream)
         self._body: list[bytes] = []
         self._body_size = 0
 
@@ -341,18 +132,22 @@ class HttpRequest:
             and cors is not None
             and "access-control-request-method" in self.headers
         ):
-            return cors.preflight(self.headers.get("origin"))
-        if self.method not in OPERATION_METHODS:
-            allowed = [*OPERATION_METHODS, *(["OPTIONS"] if cors is not None else [])]
+            return cors.preflight(self.headers.get("origin"), self.endpoint.methods)
+        if self.method not in self.endpoint.methods:
+            allowed = [*self.endpoint.methods, *(["OPTIONS"] if cors is not None else [])]
             return self.problem(
                 Situation.METHOD_NOT_ALLOWED,
                 f"Method {self.method} is not allowed: send queries with GET or POST.",
                 [("allow", ", ".join(allowed))],
             )
+        if self.sse.kind in _BODILESS:
+            return None  # the single connection glue answers these
         offered = [GRAPHQL_RESPONSE_JSON, APPLICATION_JSON]
         if self.method == "GET" and self.endpoint.graphiql:
             offered.append(TEXT_HTML)
         chosen = negotiate(self.headers.get("accept"), offered)
+        if chosen is None and self.stream is not None:
+            chosen = APPLICATION_JSON  # problems before a stream starts are JSON
         if chosen is None:
             return self.problem(
                 Situation.NOT_ACCEPTABLE,
@@ -424,102 +219,25 @@ class HttpRequest:
     def operation(self) -> OperationRequest | HttpResponse:
         """The operation the request asks for, or the 400 it gets."""
         if self.method == "GET":
-            found = self._parameters_from_query_string()
+            parameters = params.from_query_string(self.query_string)
         else:
-            found = self._parameters_from_body()
-        if isinstance(found, HttpResponse):
-            return found
-        return self._operation_from(found)
-
-    def _parameters_from_query_string(self) -> dict[str, Any] | HttpResponse:
-        try:
-            pairs = parse_qsl(
-                self.query_string.decode("latin-1"),
-                keep_blank_values=True,
-                encoding="utf-8",
-                errors="strict",
-            )
-        except (UnicodeDecodeError, ValueError):
-            return self.problem(Situation.NOT_WELL_FORMED, "The query string is not UTF-8.")
-        parameters: dict[str, Any] = {}
-        for name, value in pairs:
-            if name in parameters:
-                return self.problem(
-                    Situation.NOT_WELL_FORMED, f"Parameter {name!r} is given more than once."
-                )
-            if value == "":
-                continue  # an empty value means absent
-            if name in ("variables", "extensions"):
-                try:
-                    parameters[name] = json.loads(value)
-                except (ValueError, RecursionError):
-                    return self.problem(
-                        Situation.NOT_WELL_FORMED, f"Parameter {name!r} is not JSON."
-                    )
-            else:
-                parameters[name] = value
-        return parameters
-
-    def _parameters_from_body(self) -> dict[str, Any] | HttpResponse:
-        body = b"".join(self._body)
-        self._body.clear()
-        if not body:
-            return self.problem(
-                Situation.NOT_WELL_FORMED,
-                "The request body is empty: POST a JSON object with a `query`.",
-            )
-        try:
-            parameters = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            return self.problem(Situation.BODY_NOT_JSON, "The request body is not JSON.")
-        if isinstance(parameters, list):
-            return self.problem(
-                Situation.NOT_WELL_FORMED,
-                "Batching is not supported: send one operation per request.",
-            )
-        if not isinstance(parameters, dict):
-            return self.problem(
-                Situation.NOT_WELL_FORMED, "The request body must be a JSON object."
-            )
-        return parameters
-
-    def _operation_from(self, parameters: dict[str, Any]) -> OperationRequest | HttpResponse:
-        query = parameters.get("query")
-        if not isinstance(query, str):
-            message = (
-                "The request has no `query`."
-                if query is None
-                else "`query` must be a string holding the GraphQL document."
-            )
-            return self.problem(Situation.NOT_WELL_FORMED, message)
-        operation_name = parameters.get("operationName")
-        if operation_name is not None and not isinstance(operation_name, str):
-            return self.problem(
-                Situation.NOT_WELL_FORMED, "`operationName` must be a string or null."
-            )
-        variables = parameters.get("variables")
-        extensions = parameters.get("extensions")
-        for name, value in (("variables", variables), ("extensions", extensions)):
-            if value is not None and not isinstance(value, dict):
-                return self.problem(
-                    Situation.NOT_WELL_FORMED, f"`{name}` must be a JSON object or null."
-                )
-        return OperationRequest(
-            method=self.method,
-            media_type=self.media_type,
-            query=query,
-            operation_name=operation_name,
-            variables=variables,
-            extensions=extensions,
-            payload=parameters,
+            parameters = params.from_body(b"".join(self._body))
+            self._body.clear()
+        found = (
+            parameters
+            if isinstance(parameters, params.Problem)
+            else params.operation_from(parameters, self.method, self.media_type)
         )
+        if isinstance(found, params.Problem):
+            return self.problem(found.situation, found.message)
+        return found
 
     # -------------------------------------------------------- the response
 
     def answer(self, situation: Situation, payload: Mapping[str, Any]) -> HttpResponse:
         """A GraphQL response (a result or request errors) for ``situation``."""
         headers = [("content-type", content_type_for(situation, self.media_type))]
-        headers += self._cors_headers()
+        headers += self.cors_headers()
         return HttpResponse(
             status_for(situation, self.media_type), tuple(headers), encode_json(payload)
         )
@@ -529,7 +247,7 @@ class HttpRequest:
     ) -> HttpResponse:
         """A response with one error ``message`` for ``situation``."""
         return problem_response(
-            situation, self.media_type, message, [*extra_headers, *self._cors_headers()]
+            situation, self.media_type, message, [*extra_headers, *self.cors_headers()]
         )
 
     def mutation_over_get(self) -> HttpResponse:
@@ -548,8 +266,56 @@ class HttpRequest:
         headers = (("content-type", TEXT_HTML + "; charset=utf-8"), ("cache-control", "no-cache"))
         return HttpResponse(200, headers, html.encode())
 
-    def _cors_headers(self) -> list[tuple[str, str]]:
+    def with_cors(self, response: HttpResponse) -> HttpResponse:
+        """``response`` with the CORS headers this request's origin gets."""
+        extra = self.cors_headers()
+        if not extra:
+            return response
+        return HttpResponse(response.status, (*response.headers, *extra), response.body)
+
+    def cors_headers(self) -> list[tuple[str, str]]:
+        """The CORS headers every answer to this request's origin carries."""
         cors = self.endpoint.cors
         if cors is None:
             return []
         return cors.response_headers(self.headers.get("origin"))
+
+
+def _sse_request(
+    method: str,
+    headers: Mapping[str, str],
+    query_string: bytes,
+    endpoint: Endpoint,
+    stream: StreamChoice | None,
+) -> sse.SseRequest:
+    """The graphql-sse kind of a request; with single connection mode off, distinct or none."""
+    if endpoint.single_connection:
+        return sse.classify(method, headers, query_string)
+    if stream is not None and stream.kind is StreamKind.SSE:
+        return sse.SseRequest(sse.SseRequestKind.DISTINCT)
+    return sse.SseRequest(sse.SseRequestKind.NONE)
+
+
+__all__ = [
+    "APPLICATION_JSON",
+    "CORS_ALLOWED_HEADERS",
+    "GRAPHQL_RESPONSE_JSON",
+    "OPERATION_METHODS",
+    "SINGLE_CONNECTION_METHODS",
+    "STATUS_TABLE",
+    "SUBSCRIPTION_HINT",
+    "TEXT_HTML",
+    "Cors",
+    "Endpoint",
+    "GraphiqlRequested",
+    "HttpRequest",
+    "HttpResponse",
+    "OperationRequest",
+    "Situation",
+    "content_type_for",
+    "encode_json",
+    "errors_payload",
+    "negotiate",
+    "problem_response",
+    "status_for",
+]

@@ -157,14 +157,30 @@ async def browser(
             await context.close()
 
 
+def stream_requests(browser: Browser) -> list[str]:
+    """The ``Accept`` of every POST the page sends to /graphql/ from now on."""
+    accepts: list[str] = []
+
+    def on_request(request: Any) -> None:
+        if request.method == "POST" and urllib.parse.urlparse(request.url).path == "/graphql/":
+            accepts.append(request.headers.get("accept", ""))
+
+    browser.page.on("request", on_request)
+    return accepts
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse", "multipart"])
 async def test_subscription_started_in_graphiql_shows_a_message_sent_by_another_client(
-    server: ExampleServer, browser: Browser
+    server: ExampleServer, browser: Browser, transport: str
 ) -> None:
-    room = f"kittens-{os.getpid()}-{id(browser)}"
+    """The transport switch: the same subscription over WebSocket, SSE and multipart."""
+    accepts = stream_requests(browser)
+    room = f"kittens-{transport}-{os.getpid()}-{id(browser)}"
     await browser.open(
         server,
         f'subscription {{ onNewChatMessage(chatroom: "{room}") {{ chatroom text sender }} }}',
     )
+    await browser.page.get_by_test_id("subscription-transport").select_option(transport)
     await browser.run_operation()
     # The example confirms subscriptions: `{"data": null}` means it is live.
     await browser.wait_for_result('"data": null')
@@ -178,6 +194,8 @@ async def test_subscription_started_in_graphiql_shows_a_message_sent_by_another_
     shown = await browser.wait_for_result('"text": "Meow from Python"')
     assert f'"chatroom": "{room}"' in shown
     assert '"sender": "anonymous"' in shown
+    wanted = {"ws": [], "sse": ["text/event-stream"], "multipart": ["multipart/mixed"]}[transport]
+    assert [accept.split(";")[0] for accept in accepts] == wanted
     assert browser.outside_requests == []
     assert browser.page_errors == []
 

@@ -6,7 +6,8 @@ React 18 (``run.py example`` builds it into ``static_build/graphiql-cdn/``),
 so the page loads nothing from outside: every request elsewhere is refused
 and recorded, and the test checks there was none. GraphiQL's own Run button
 runs each operation: queries and mutations go as POSTs to ``/graphql/``,
-subscriptions over a WebSocket to the same URL.
+subscriptions over the transport the page's switch picks: a WebSocket to
+the same URL, Server-Sent Events or multipart (a streaming POST).
 
 Browser and server fixtures come from ``test_graphiql_browser.py``; they fail
 under CI and skip elsewhere when Chromium or playwright is missing.
@@ -75,14 +76,16 @@ async def test_graphiql_at_the_endpoint_runs_queries_and_mutations_over_http(
     assert browser.page_errors == []
 
 
-async def test_graphiql_at_the_endpoint_runs_subscriptions_over_the_websocket(
-    server: ExampleServer, browser: Browser
+@pytest.mark.parametrize("transport", ["ws", "sse", "multipart"])
+async def test_graphiql_at_the_endpoint_runs_subscriptions_over_the_chosen_transport(
+    server: ExampleServer, browser: Browser, transport: str
 ) -> None:
     traffic = graphql_traffic(browser)
-    room = f"ws-{os.getpid()}-{id(browser)}"
+    room = f"{transport}-{os.getpid()}-{id(browser)}"
     await open_graphiql(
         browser, server, f'subscription {{ onNewChatMessage(chatroom: "{room}") {{ text }} }}'
     )
+    await browser.page.get_by_test_id("subscription-transport").select_option(transport)
     await browser.run_operation()
     await browser.wait_for_result('"data": null')  # the example confirms subscriptions
 
@@ -93,7 +96,12 @@ async def test_graphiql_at_the_endpoint_runs_subscriptions_over_the_websocket(
         )
     await browser.wait_for_result('"text": "to the page"')
 
-    assert traffic["sockets"] == [f"ws://127.0.0.1:{server.port}/graphql/"]
-    assert not any("onNewChatMessage" in body for body in traffic["posts"]), traffic
+    subscribed = [body for body in traffic["posts"] if "onNewChatMessage" in body]
+    if transport == "ws":
+        assert traffic["sockets"] == [f"ws://127.0.0.1:{server.port}/graphql/"]
+        assert subscribed == [], traffic
+    else:
+        assert traffic["sockets"] == []
+        assert len(subscribed) == 1, traffic
     assert browser.outside_requests == []
     assert browser.page_errors == []

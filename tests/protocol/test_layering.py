@@ -68,6 +68,7 @@ def test_protocol_layer_is_found() -> None:
     """Guard against checking nothing: the files ARCHITECTURE.md names exist."""
     names = {path.name for path in protocol_sources()}
     assert {"__init__.py", "codes.py", "messages.py", "server.py"} <= names, names
+    assert {"http.py", "responses.py", "cors.py"} <= names, names
 
 
 @pytest.mark.parametrize(
@@ -148,7 +149,12 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
     "fanout": frozenset({"broadcast"}),
     "config": frozenset({"execution", "graphiql", "operations", "protocol"}),
     "graphiql": frozenset(),
-    "http_transport": frozenset({"graphiql", "operations", "protocol"}),
+    "http_transport": frozenset(
+        {"graphiql", "http_streams", "operations", "protocol", "sse_single"}
+    ),
+    "http_streams": frozenset({"operations", "protocol", "session"}),
+    "reservations": frozenset(),
+    "sse_single": frozenset({"fanout", "http_streams", "operations", "protocol", "reservations"}),
     "consumer": frozenset(
         {
             "broadcast",
@@ -182,6 +188,8 @@ NO_CHANNELS = frozenset(
         "thread_execution",
         "field_placement",
         "fast_execution",
+        "http_streams",
+        "reservations",
     }
 )
 

@@ -1,10 +1,11 @@
-// The example's GraphiQL page: every operation goes over the WebSocket.
+// The example's GraphiQL page: operations go over the WebSocket; subscriptions
+// may go over HTTP streams instead (the transport switch).
 //
 // GraphiQL's usual fetcher sends queries and mutations with HTTP POST and
-// only subscriptions over a WebSocket. The example has no HTTP GraphQL
-// endpoint at all, so this page hands GraphiQL a fetcher that runs every
-// operation (the schema's introspection included) through one `graphql-ws`
-// client on `/graphql/`.
+// only subscriptions over a WebSocket. This page shows the WebSocket side of
+// the example (the library's own GraphiQL page at /graphql/ shows HTTP), so it
+// hands GraphiQL a fetcher that runs every operation (the schema's
+// introspection included) through one `graphql-ws` client on `/graphql/`.
 //
 // Above GraphiQL sits an editor for the `connection_init` payload: the server's
 // `on_connect` reads it (the example accepts `{"token": "..."}` from the
@@ -12,20 +13,35 @@
 // one with it, since a payload can only be sent once per connection. The
 // applied payload is remembered in the browser's localStorage.
 //
+// A switch picks how subscriptions travel: over the WebSocket (as every other
+// operation), or over HTTP as Server-Sent Events (graphql-sse) or Apollo's
+// multipart subscriptions, on the same /graphql/ (see streams.js). The choice
+// is remembered in localStorage.
+//
 // URL parameters, handy for links and for the browser test:
 //   ?query=<document>    start with this document in the operation editor;
-//   ?payload=<json>      start with this connection_init payload.
+//   ?payload=<json>      start with this connection_init payload;
+//   ?transport=ws|sse|multipart   subscribe over this transport.
 
 import "graphiql/style.css";
 import "./workers.js";
 import "./page.css";
 
 import { GraphiQL } from "graphiql";
+import { getOperationAST, parse } from "graphql";
 import { createClient } from "graphql-ws";
 import { useEffect, useMemo, useState } from "react";
 import { createRoot } from "react-dom/client";
 
+import { streamedSubscription } from "./streams.js";
+
 const PAYLOAD_STORAGE_KEY = "example:connection_init_payload";
+const TRANSPORT_STORAGE_KEY = "example:subscription_transport";
+const TRANSPORTS = {
+  ws: "WebSocket (graphql-transport-ws)",
+  sse: "Server-Sent Events (graphql-sse)",
+  multipart: "HTTP multipart (Apollo)",
+};
 const DEFAULT_QUERY = `# Every operation here goes over the WebSocket at /graphql/.
 # Start this subscription, then send a message from another tab or client:
 #
@@ -139,6 +155,44 @@ function websocketFetcher(client) {
   };
 }
 
+/** Whether the operation GraphiQL runs is a subscription (a broken document is not). */
+function isSubscription(params) {
+  try {
+    return getOperationAST(parse(params.query), params.operationName)?.operation === "subscription";
+  } catch {
+    return false;
+  }
+}
+
+/** Subscriptions over the chosen transport; everything else over the WebSocket. */
+function makeFetcher(client, transport) {
+  const overWebsocket = websocketFetcher(client);
+  return (graphQLParams) =>
+    transport !== "ws" && isSubscription(graphQLParams)
+      ? streamedSubscription(graphQLParams, transport)
+      : overWebsocket(graphQLParams);
+}
+
+function TransportSwitch({ transport, onChange }) {
+  return (
+    <div className="example-transport">
+      <label htmlFor="subscription-transport">Subscriptions over</label>
+      <select
+        id="subscription-transport"
+        data-testid="subscription-transport"
+        value={transport}
+        onChange={(event) => onChange(event.target.value)}
+      >
+        {Object.entries(TRANSPORTS).map(([value, label]) => (
+          <option key={value} value={value}>
+            {label}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
 function ConnectionPanel({ payloadText, onApply, status }) {
   const [draft, setDraft] = useState(payloadText);
   let problem = null;
@@ -196,9 +250,17 @@ function App() {
     [connection],
   );
   useEffect(() => () => socket.dispose(), [socket]);
+  const [transport, setTransport] = useState(() => {
+    const chosen = params.get("transport") ?? window.localStorage.getItem(TRANSPORT_STORAGE_KEY);
+    return chosen in TRANSPORTS ? chosen : "ws";
+  });
   // A new fetcher for each client: GraphiQL then fetches the schema again,
   // which is right, as what a user may see can depend on who they are.
-  const fetcher = useMemo(() => websocketFetcher(socket.client), [socket]);
+  const fetcher = useMemo(() => makeFetcher(socket.client, transport), [socket, transport]);
+  const chooseTransport = (value) => {
+    window.localStorage.setItem(TRANSPORT_STORAGE_KEY, value);
+    setTransport(value);
+  };
 
   const applyPayload = (text) => {
     window.localStorage.setItem(PAYLOAD_STORAGE_KEY, text);
@@ -208,6 +270,7 @@ function App() {
   return (
     <div className="example-page">
       <ConnectionPanel payloadText={connection.text} onApply={applyPayload} status={status} />
+      <TransportSwitch transport={transport} onChange={chooseTransport} />
       <div className="example-graphiql">
         <GraphiQL
           fetcher={fetcher}

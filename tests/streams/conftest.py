@@ -1,0 +1,59 @@
+"""Fixtures of the stream tests: ``tests.streams.server_app`` on daphne and uvicorn, node."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.support import (
+    SERVERS,
+    Node,
+    Server,
+    find_node,
+    install_node_packages,
+    running_server,
+)
+
+
+@pytest.fixture(scope="session", params=SERVERS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The stream test app served by daphne, then by uvicorn."""
+    name: str = request.param
+    folder = tmp_path_factory.mktemp(f"streams-{name}")
+    with running_server(
+        name,
+        folder / f"{name}.log",
+        app="tests.streams.server_app:application",
+        settings="tests.streams.server_settings",
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def node() -> Node:
+    """node and npm with ``tests/e2e/js`` installed; missing node fails under CI."""
+    found = find_node()
+    if found is None:
+        reason = "node/npm not found; the npm-client tests need them"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    install_node_packages(found)
+    return found
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """Show the server's log next to a failing test."""
+    outcome = yield
+    report = outcome.get_result()
+    server = getattr(item, "funcargs", {}).get("server")
+    if report.failed and isinstance(server, Server):
+        report.sections.append((f"{server.name} log (tail)", server.log_tail()))
