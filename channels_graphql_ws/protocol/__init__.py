@@ -12,7 +12,7 @@ from .codes import (
     CloseCode,
 )
 from .messages import OperationId, Subscribe, encode_message
-from .server import (
+from .outputs import (
     Close,
     ConnectionInitReceived,
     OperationRequested,
@@ -21,8 +21,8 @@ from .server import (
     PongReceived,
     Send,
     SendText,
-    ServerConnection,
 )
+from .server import ServerConnection
 
 __all__ = [
     "FALLBACK_CLOSE_CODES",

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .codes import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, CloseCode
-from .messages import MessageKind
+from .messages import Fault, MessageKind
 
 
 class Situation(enum.Enum):
@@ -139,3 +139,20 @@ DIALECTS: Mapping[str, Dialect] = {
     TRANSPORT_WS.subprotocol: TRANSPORT_WS,
     LEGACY_WS.subprotocol: LEGACY_WS,
 }
+
+
+#: How each kind of malformed frame is looked up in a dialect's table.
+FAULT_SITUATIONS: Mapping[Fault, Situation] = {
+    Fault.TOO_BIG: Situation.FRAME_TOO_BIG,
+    Fault.NOT_TEXT: Situation.NOT_JSON_OBJECT,
+    Fault.NOT_JSON: Situation.NOT_JSON_OBJECT,
+    Fault.NOT_OBJECT: Situation.NOT_JSON_OBJECT,
+    Fault.BAD_TYPE: Situation.BAD_TYPE,
+    Fault.BAD_PAYLOAD: Situation.BAD_PAYLOAD,
+}
+
+
+def error_code(situation: Situation) -> str:
+    """``extensions.code`` of an operation error answering a client's mistake."""
+    # The older release reported every wrong message as a plain ``Exception``.
+    return "Exception" if situation is Situation.BAD_TYPE else situation.name

@@ -10,14 +10,11 @@ anything for an id that has ended.
 
 from __future__ import annotations
 
-import enum
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from .codes import CLOSE_REASONS, CloseCode, limit_close_reason
-from .dialects import DIALECTS, Dialect, Reply, Situation
+from .dialects import DIALECTS, FAULT_SITUATIONS, Dialect, Reply, Situation, error_code
 from .messages import (
     ClientMessage,
     Complete,
@@ -33,97 +30,18 @@ from .messages import (
     parse_frame,
     parse_message,
 )
-
-# ---------------------------------------------------------------- outputs
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Put this JSON message on the wire."""
-
-    message: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class SendText:
-    """Put this already encoded JSON message on the wire.
-
-    A broadcast's result shared by many subscribers is encoded once; each
-    subscriber's frame only splices its id in (``send_encoded_result``).
-    """
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Close the WebSocket with this code; nothing is sent after it."""
-
-    code: int
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionInitReceived:
-    """Run the connect hook, then call ``acknowledge`` or ``reject``.
-
-    ``implicit`` is set when a legacy client started an operation without
-    sending ``connection_init``; ``payload`` is None then.
-    """
-
-    payload: Any
-    implicit: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class OperationRequested:
-    """Run this operation; end it with ``complete`` or one of the error calls."""
-
-    message: Subscribe
-
-    @property
-    def id(self) -> OperationId:
-        return self.message.id
-
-
-@dataclass(frozen=True, slots=True)
-class OperationStopRequested:
-    """The client stopped a running operation: stop it, then call ``complete``."""
-
-    id: OperationId
-
-
-@dataclass(frozen=True, slots=True)
-class PongReceived:
-    """The client answered (or sent unasked) a ``pong``."""
-
-    payload: Any
-
-
-Event = ConnectionInitReceived | OperationRequested | OperationStopRequested | PongReceived
-Output = Send | SendText | Close | Event
-
-
-class ConnectionState(enum.Enum):
-    WAITING_INIT = enum.auto()
-    INIT_RECEIVED = enum.auto()  # the connect hook is running
-    ACKNOWLEDGED = enum.auto()
-    CLOSED = enum.auto()
-
-
-class OperationState(enum.Enum):
-    RUNNING = enum.auto()
-    STOPPING = enum.auto()  # the client asked to stop; results are dropped
-
-
-_FAULT_SITUATIONS = {
-    Fault.TOO_BIG: Situation.FRAME_TOO_BIG,
-    Fault.NOT_TEXT: Situation.NOT_JSON_OBJECT,
-    Fault.NOT_JSON: Situation.NOT_JSON_OBJECT,
-    Fault.NOT_OBJECT: Situation.NOT_JSON_OBJECT,
-    Fault.BAD_TYPE: Situation.BAD_TYPE,
-    Fault.BAD_PAYLOAD: Situation.BAD_PAYLOAD,
-}
+from .outputs import (
+    Close,
+    ConnectionInitReceived,
+    ConnectionState,
+    OperationRequested,
+    OperationState,
+    OperationStopRequested,
+    Output,
+    PongReceived,
+    Send,
+    SendText,
+)
 
 
 class ServerConnection:
@@ -286,7 +204,7 @@ class ServerConnection:
             else:
                 situation = Situation.BAD_OPERATION_ID
         else:
-            situation = _FAULT_SITUATIONS[message.fault]
+            situation = FAULT_SITUATIONS[message.fault]
         if situation is Situation.BAD_TYPE:
             shown = message.type.upper() if message.type is not None else ""
             detail = f"Exception: Wrong message type '{shown}'!"
@@ -472,15 +390,5 @@ class ServerConnection:
         if answer is Reply.CONNECTION_ERROR:
             return [Send({"type": "connection_error", "payload": {"message": detail}})]
         assert answer is Reply.OPERATION_ERROR, answer
-        error = {"message": detail, "extensions": {"code": _error_code(situation)}}
+        error = {"message": detail, "extensions": {"code": error_code(situation)}}
         return [self._error_message(op_id, [error])]
-
-
-def _error_code(situation: Situation) -> str:
-    # The older release reported every wrong message as a plain ``Exception``.
-    return "Exception" if situation is Situation.BAD_TYPE else situation.name
-
-
-def answers_for(outputs: Iterable[Output]) -> list[Send | SendText | Close]:
-    """Only the wire outputs of a call, for callers and tests that want those."""
-    return [output for output in outputs if isinstance(output, (Send, SendText, Close))]
