@@ -87,6 +87,9 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     max_operations: ClassVar[int | None] = 4096
     #: Longest GraphQL document, in characters; None: no limit.
     max_document_length: ClassVar[int | None] = 100_000
+    #: Most lexical tokens (names, punctuation, values, comments) of a
+    #: document, counted before it is parsed; None: no limit.
+    max_document_tokens: ClassVar[int | None] = execution.DEFAULT_MAX_DOCUMENT_TOKENS
     #: Deepest field nesting of an operation (fragments followed); None: no limit.
     max_document_depth: ClassVar[int | None] = 64
     #: Field selections of an operation with fragments expanded (aliases
@@ -177,6 +180,9 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self._dispatching = False
         self._held_back: list[tuple[str, Any]] = []
         self._disconnected = False
+        # Held while one of this connection's documents waits for the worker
+        # thread, so connections take turns there.
+        self._document_turn = asyncio.Lock()
         broadcast.note_consumer_created()
 
     @property
@@ -400,14 +406,17 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         ):
             return False
         schema = self._graphql_schema
-        prepared = execution.document_cache.prepare(schema, message.query)
+        limits = self._document_limits()
+        prepared = execution.document_cache.cached(schema, message.query, limits)
+        if prepared is None:
+            return False
         operation = prepared.operation(message.operation_name)
         if (
             prepared.errors
             or operation is None
             or prepared.document is None
             or execution.is_subscription(operation)
-            or self._document_limits().check(message.query, prepared.shape(operation))
+            or limits.check(prepared.shape(operation))
         ):
             return False
         started = time.monotonic()
@@ -466,6 +475,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     def _document_limits(self) -> execution.DocumentLimits:
         return execution.DocumentLimits(
             max_length=self.max_document_length,
+            max_tokens=self.max_document_tokens,
             max_depth=self.max_document_depth,
             max_fields=self.max_document_fields,
             introspection=self.introspection,
@@ -536,7 +546,12 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self._apply(protocol.send_error(op_id, [self._error_for_client(refusal)]))
             return
         schema = self._graphql_schema
-        prepared = execution.document_cache.prepare(schema, message.query)
+        limits = self._document_limits()
+        prepared = await execution.document_cache.prepare_async(
+            schema, message.query, limits, turn=self._document_turn
+        )
+        if prepared.refused:
+            log.info("Operation %r refused: %s", op_id, prepared.errors[0].message)
         operation = prepared.operation(message.operation_name)
         if prepared.errors or operation is None or prepared.document is None:
             errors = list(prepared.errors) or [
@@ -545,7 +560,7 @@ class GraphqlWsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             formatted = [self._format_error(error) for error in errors]
             await self._apply(protocol.send_document_errors(op_id, formatted))
             return
-        over_limit = self._document_limits().check(message.query, prepared.shape(operation))
+        over_limit = limits.check(prepared.shape(operation))
         if over_limit is not None:
             log.info("Operation %r refused: %s", op_id, over_limit.message)
             await self._apply(

@@ -7,11 +7,14 @@ consumer's ``_format_error`` is a documented override point.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
+import re
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,16 +32,21 @@ from graphql import (
     GraphQLScalarType,
     GraphQLSchema,
     InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
+    SelectionNode,
     SelectionSetNode,
+    ValueNode,
     create_source_event_stream,
     execute,
     get_operation_ast,
-    parse,
     validate,
 )
 from graphql.execution import MiddlewareManager
+from graphql.language import Location, Token
+from graphql.language.parser import Parser
 from graphql.pyutils import Path, Undefined
 from graphql.pyutils import is_awaitable as default_is_awaitable
 
@@ -49,16 +57,34 @@ ErrorFormatter = Callable[[Exception], dict[str, Any]]
 INTROSPECTION_OPERATION_NAME = "IntrospectionQuery"
 
 
+#: Default of ``max_document_tokens``: the GraphiQL introspection query has
+#: about 180 tokens, a 16 KB Relay page query about 2,100; the 100,000
+#: characters of ``max_document_length`` hold about 13,000 tokens of such text.
+DEFAULT_MAX_DOCUMENT_TOKENS = 15_000
+#: Default of ``DocumentLimits.max_validation_cost`` (see ``validation_cost``):
+#: the GraphiQL introspection query costs about 1,700, a 16 KB Relay page
+#: query with 60 fragments about 71,000. graphql-core needs 0.5 to 2.5
+#: microseconds per unit on a slow machine, and leaves up to half an object
+#: of cyclic garbage per unit, which the collector later walks while every
+#: thread waits; this bounds both (about 0.25 s of the worker thread and
+#: 50,000 objects at most).
+DEFAULT_MAX_VALIDATION_COST = 100_000
+
+
 @dataclass(frozen=True)
 class PreparedDocument:
     """A parsed document and its validation outcome, shared by all connections.
 
-    ``document`` is None when parsing failed; ``errors`` holds the syntax
-    error or every validation error in graphql-core's order.
+    ``document`` is None when the document cannot run: ``errors`` then holds
+    the syntax error, every validation error in graphql-core's order, or,
+    when ``refused``, the one limit that stopped it before it was parsed or
+    validated (a refusal belongs to one set of limits and is never cached as
+    the document's outcome).
     """
 
     document: DocumentNode | None
     errors: tuple[GraphQLError, ...] = ()
+    refused: bool = False
     # Operations looked up by name, filled lazily; safe to share because a
     # document never changes once parsed.
     _operations: dict[str | None, OperationDefinitionNode | None] = field(
@@ -69,18 +95,17 @@ class PreparedDocument:
     )
 
     def shape(self, operation: OperationDefinitionNode) -> DocumentShape:
-        """Depth, field count and introspection use of ``operation`` (computed once)."""
+        """Depth, field count and introspection use of ``operation``.
+
+        Measured when the document is prepared (off the event loop when it
+        is prepared with ``prepare_async``); this only looks it up.
+        """
         key = operation.name.value if operation.name else None
         cached = self._shapes.get(key)
         if cached is not None:
             return cached
         assert self.document is not None
-        fragments = {
-            definition.name.value: definition
-            for definition in self.document.definitions
-            if isinstance(definition, FragmentDefinitionNode)
-        }
-        shape = _measure(operation.selection_set, fragments, {})
+        shape = _measure(operation.selection_set, _fragments_of(self.document), {})
         self._shapes[key] = shape
         return shape
 
@@ -107,20 +132,26 @@ class DocumentShape:
 
 @dataclass(frozen=True)
 class DocumentLimits:
-    """The consumer's limits on documents; None switches one off."""
+    """The consumer's limits on documents; None switches one off.
+
+    Length, tokens and validation cost need no validation: a document over
+    one of them is refused before it is parsed (length, tokens) or validated
+    (cost), so whatever a client sends costs a bounded amount of work.
+    Depth, field count and introspection need the validated document; they
+    are checked afterwards (``check``) and never replace graphql-core's
+    errors. ``max_validation_cost`` is on by default, unlike the others,
+    because no consumer setting reaches it.
+    """
 
     max_length: int | None = None
+    max_tokens: int | None = None
+    max_validation_cost: int | None = DEFAULT_MAX_VALIDATION_COST
     max_depth: int | None = None
     max_fields: int | None = None
     introspection: bool = True
 
-    def check(self, query: str, shape: DocumentShape) -> GraphQLError | None:
-        """The first limit ``query`` breaks, as an error whose code names it."""
-        if self.max_length is not None and len(query) > self.max_length:
-            return _limit_error(
-                "MAX_DOCUMENT_LENGTH",
-                f"The document is {len(query)} characters long; the limit is {self.max_length}.",
-            )
+    def check(self, shape: DocumentShape) -> GraphQLError | None:
+        """The first limit a validated operation breaks, as an error whose code names it."""
         if self.max_depth is not None and shape.depth > self.max_depth:
             return _limit_error(
                 "MAX_DOCUMENT_DEPTH",
@@ -140,100 +171,531 @@ def _limit_error(code: str, message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code})
 
 
-class DocumentCache:
-    """A bounded LRU of prepared documents, keyed by schema and query text.
+def _refusal(code: str, message: str) -> PreparedDocument:
+    return PreparedDocument(None, (_limit_error(code, message),), refused=True)
 
-    Bounded twice: by entries and by the total length of the cached query
-    texts, so a client sending huge unique documents cannot grow it without
-    limit. Failures are cached too: a client repeating a bad document costs
-    one dict lookup.
+
+def _length_refusal(query: str, limits: DocumentLimits) -> PreparedDocument | None:
+    if limits.max_length is not None and len(query) > limits.max_length:
+        return _refusal(
+            "MAX_DOCUMENT_LENGTH",
+            f"The document is {len(query)} characters long; the limit is {limits.max_length}.",
+        )
+    return None
+
+
+@dataclass
+class _Facts:
+    """What is known about one query text, whatever the limits of who asks.
+
+    Every consumer shares one cache but may have limits of its own, so the
+    cache keeps measurements, not verdicts: a document one consumer refused
+    is refused for another only if that one's limits refuse it too.
     """
 
-    def __init__(self, max_entries: int = 1000, max_chars: int = 10_000_000) -> None:
+    tokens: int
+    #: ``validation_cost``, or (not ``cost_exact``) a lower bound where
+    #: counting stopped; None: not parsed yet.
+    cost: int | None = None
+    cost_exact: bool = False
+    #: The outcome of parsing (``syntax_error``) or of validation; None when
+    #: a limit stopped the work before.
+    prepared: PreparedDocument | None = None
+    syntax_error: bool = False
+
+    @property
+    def kept_tokens(self) -> int:
+        """What this keeps alive, in tokens of a parsed document (an error counts two)."""
+        if self.prepared is None:
+            return 0
+        if self.prepared.document is None:
+            return 2 * len(self.prepared.errors)
+        return self.tokens
+
+    def answer(self, limits: DocumentLimits) -> PreparedDocument | None:
+        """The outcome for ``limits``, or None when more work is needed."""
+        if limits.max_tokens is not None and self.tokens > limits.max_tokens:
+            return _refusal(
+                "MAX_DOCUMENT_TOKENS",
+                f"The document has {self.tokens} tokens; the limit is {limits.max_tokens}.",
+            )
+        if self.syntax_error:
+            return self.prepared
+        limit = limits.max_validation_cost
+        if limit is not None:
+            if self.cost is None:
+                return None
+            if self.cost > limit:
+                return _refusal(
+                    "MAX_VALIDATION_COST",
+                    f"Validating the document would cost at least {self.cost}; the limit is "
+                    f"{limit}. (Selections with the same response name, fragments expanded, "
+                    "are compared pair by pair.)",
+                )
+            if not self.cost_exact:
+                return None
+        return self.prepared
+
+
+class _Parser(Parser):
+    """graphql-core's parser, leaving no tokens behind in the document.
+
+    Every location normally keeps its first and last tokens, and through
+    their links the whole token list: about a third of a cached document's
+    objects, which every full garbage collection of the process walks. The
+    list is also a reference cycle, so a document that is dropped (a
+    refused one) would wait for the cycle collector. Errors need only the
+    source and offsets a location keeps.
+    """
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source)
+        self._first_token: Token | None = None
+
+    def loc(self, start_token: Token) -> Location | None:
+        location = super().loc(start_token)
+        if location is not None:
+            if self._first_token is None:
+                self._first_token = start_token
+            location.start_token = location.end_token = None  # type: ignore[assignment]
+        return location
+
+    def parse(self) -> DocumentNode:
+        try:
+            return self.parse_document()
+        finally:
+            # Unlink the tokens so that they go as soon as the parser does.
+            token = self._first_token
+            while token is not None and token.prev is not None:
+                token = token.prev
+            while token is not None:
+                following = token.next
+                token.prev = token.next = None
+                token = following
+
+
+def _parse(query: str) -> DocumentNode:
+    return _Parser(query).parse()
+
+
+def _study(
+    schema: GraphQLSchema, query: str, limits: DocumentLimits, known: _Facts | None
+) -> _Facts:
+    """Do what ``limits`` allow: count tokens, parse, measure, validate, measure shapes."""
+    facts = _Facts(known.tokens if known is not None else count_tokens(query))
+    if limits.max_tokens is not None and facts.tokens > limits.max_tokens:
+        return facts
+    try:
+        document = _parse(query)
+    except GraphQLError as error:
+        return _Facts(facts.tokens, prepared=PreparedDocument(None, (error,)), syntax_error=True)
+    except RecursionError:
+        too_deep = GraphQLError("Document is nested too deeply.")
+        return _Facts(facts.tokens, prepared=PreparedDocument(None, (too_deep,)), syntax_error=True)
+    limit = limits.max_validation_cost
+    # Measured at least up to the default, so that consumers with other limits
+    # can mostly be answered from what is cached.
+    cap = max(limit or 0, DEFAULT_MAX_VALIDATION_COST)
+    facts.cost = validation_cost(document, cap)
+    facts.cost_exact = facts.cost <= cap
+    if limit is not None and facts.cost > limit:
+        return facts
+    try:
+        errors = validate(schema, document)
+    except RecursionError:
+        errors = [GraphQLError("Document is nested too deeply.")]
+    if errors:
+        facts.prepared = PreparedDocument(None, tuple(_detached(error) for error in errors))
+    else:
+        facts.prepared = PreparedDocument(document, _shapes=_measure_operations(document))
+    return facts
+
+
+def _detached(error: GraphQLError) -> GraphQLError:
+    """The same error without its AST nodes, located by the source and offsets alone.
+
+    A cached validation error would otherwise keep parts of the document
+    alive: up to a hundred errors, each with its nodes and their subtrees.
+    """
+    if not error.nodes:
+        return error
+    return GraphQLError(
+        error.message,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions=error.extensions,
+    )
+
+
+class DocumentCache:
+    """A bounded LRU of what is known about documents, keyed by schema and query text.
+
+    Bounded three times: by entries, by the total length of the cached query
+    texts and by the tokens of the documents it keeps parsed (about three
+    objects each, which every full garbage collection of the process walks;
+    a kept error counts as two), so a client sending huge unique documents
+    can neither grow it without limit nor lengthen the process's collector
+    pauses by much. Failures are
+    cached too: a client repeating a bad document costs one dict lookup.
+    Limits are applied to cached measurements on every lookup, so consumers
+    with different limits share it safely.
+    """
+
+    def __init__(
+        self, max_entries: int = 1000, max_chars: int = 10_000_000, max_tokens: int = 50_000
+    ) -> None:
         self.max_entries = max_entries
         self.max_chars = max_chars
-        self._entries: OrderedDict[tuple[GraphQLSchema, str], PreparedDocument] = OrderedDict()
+        self.max_tokens = max_tokens
+        self._entries: OrderedDict[tuple[GraphQLSchema, str], _Facts] = OrderedDict()
         self._chars = 0
-        # Sync broadcasts may prepare documents from worker threads.
+        self._tokens = 0
+        # Documents are prepared in a worker thread and in callers' threads.
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def prepare(self, schema: GraphQLSchema, query: str) -> PreparedDocument:
+    def cached(
+        self, schema: GraphQLSchema, query: str, limits: DocumentLimits = DocumentLimits()
+    ) -> PreparedDocument | None:
+        """The outcome if it needs no parsing or validation now, else None."""
+        refused = _length_refusal(query, limits)
+        if refused is not None:
+            return refused
         key = (schema, query)
         with self._lock:
-            prepared = self._entries.get(key)
-            if prepared is not None:
-                self._entries.move_to_end(key)
-                return prepared
-        prepared = prepare_document(schema, query)
-        if len(query) > self.max_chars:
-            return prepared
+            facts = self._entries.get(key)
+            if facts is None:
+                return None
+            self._entries.move_to_end(key)
+        return facts.answer(limits)
+
+    def prepare(
+        self, schema: GraphQLSchema, query: str, limits: DocumentLimits = DocumentLimits()
+    ) -> PreparedDocument:
+        """The outcome for ``limits``, doing here whatever work it still needs.
+
+        Refusals come in this order: length, tokens, syntax errors,
+        validation cost, validation errors.
+        """
+        refused = _length_refusal(query, limits)
+        if refused is not None:
+            return refused
+        key = (schema, query)
         with self._lock:
-            if key not in self._entries:
-                self._entries[key] = prepared
-                self._chars += len(query)
-            while len(self._entries) > self.max_entries or self._chars > self.max_chars:
-                (_, old_query), _ = self._entries.popitem(last=False)
+            known = self._entries.get(key)
+            if known is not None:
+                self._entries.move_to_end(key)
+        if known is not None:
+            outcome = known.answer(limits)
+            if outcome is not None:
+                return outcome
+        facts = _study(schema, query, limits, known)
+        self._store(key, facts)
+        outcome = facts.answer(limits)
+        assert outcome is not None
+        return outcome
+
+    async def prepare_async(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        limits: DocumentLimits = DocumentLimits(),
+        *,
+        turn: asyncio.Lock | None = None,
+    ) -> PreparedDocument:
+        """``prepare`` for the event loop: any parsing or validation runs in a worker thread.
+
+        A cached outcome, or a refusal for length, comes at once. Otherwise
+        the work, bounded by ``limits`` but possibly a large fraction of a
+        second, is done by one worker thread shared by the process, so the
+        loop keeps serving every other connection meanwhile. Pass a ``turn``
+        lock per connection to give one connection at most one document in
+        the worker's queue: connections then take turns.
+        """
+        ready = self.cached(schema, query, limits)
+        if ready is not None:
+            return ready
+        loop = asyncio.get_running_loop()
+        work = functools.partial(self.prepare, schema, query, limits)
+        if turn is None:
+            return await loop.run_in_executor(_worker(), work)
+        async with turn:
+            return await loop.run_in_executor(_worker(), work)
+
+    def _store(self, key: tuple[GraphQLSchema, str], facts: _Facts) -> None:
+        length = len(key[1])
+        if length > self.max_chars or facts.kept_tokens > self.max_tokens:
+            return
+        with self._lock:
+            replaced = self._entries.pop(key, None)
+            if replaced is None:
+                self._chars += length
+            else:
+                self._tokens -= replaced.kept_tokens
+            self._entries[key] = facts
+            self._tokens += facts.kept_tokens
+            while (
+                len(self._entries) > self.max_entries
+                or self._chars > self.max_chars
+                or self._tokens > self.max_tokens
+            ):
+                (_, old_query), old = self._entries.popitem(last=False)
                 self._chars -= len(old_query)
-        return prepared
+                self._tokens -= old.kept_tokens
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
             self._chars = 0
+            self._tokens = 0
 
 
 #: The cache every consumer shares.
 document_cache = DocumentCache()
 
+_worker_pool: ThreadPoolExecutor | None = None
+_worker_lock = threading.Lock()
 
-def prepare_document(schema: GraphQLSchema, query: str) -> PreparedDocument:
-    """Parse and validate, reporting every problem as a ``GraphQLError``."""
-    try:
-        document = parse(query)
-    except GraphQLError as error:
-        return PreparedDocument(None, (error,))
-    except RecursionError:
-        return PreparedDocument(None, (GraphQLError("Document is nested too deeply."),))
-    try:
-        errors = validate(schema, document)
-    except RecursionError:
-        errors = [GraphQLError("Document is nested too deeply.")]
-    return PreparedDocument(document if not errors else None, tuple(errors))
+
+def _worker() -> ThreadPoolExecutor:
+    """The one thread that parses and validates for ``prepare_async``.
+
+    One thread: more would only take turns at the GIL, and one bounds the
+    CPU that a flood of new documents can take from the event loops.
+    """
+    global _worker_pool
+    with _worker_lock:
+        if _worker_pool is None:
+            _worker_pool = ThreadPoolExecutor(1, thread_name_prefix="graphql-documents")
+        return _worker_pool
+
+
+def prepare_document(
+    schema: GraphQLSchema, query: str, limits: DocumentLimits = DocumentLimits()
+) -> PreparedDocument:
+    """Parse and validate without the cache, reporting every problem as a ``GraphQLError``."""
+    refused = _length_refusal(query, limits)
+    if refused is not None:
+        return refused
+    outcome = _study(schema, query, limits, None).answer(limits)
+    assert outcome is not None
+    return outcome
+
+
+# ------------------------------------------------------ measuring documents
+
+# GraphQL's lexical tokens, comments included (they cost the lexer as much).
+# Each alternative, once started, always matches (an unterminated string
+# runs to the end of its line, a block string to the end of the text), so
+# the scan never backtracks over the text and stays linear.
+_TOKEN = re.compile(
+    r'"""(?:[^"\\]|\\(?!""")|\\"""|"(?!""))*(?:"""|\Z)'
+    r'|"(?:[^"\\\n\r]|\\.)*"?'
+    r"|#[^\n\r]*"
+    r"|\.\.\.|[!$&():=@\[\]{|}]"
+    r"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+    r"|[_A-Za-z][_0-9A-Za-z]*"
+)
+
+
+def count_tokens(query: str) -> int:
+    """The lexical tokens of ``query`` (comments included), without parsing it.
+
+    A regular expression does in C what graphql-core's lexer does in Python,
+    several times faster; the count equals the lexer's for any document the
+    lexer accepts (a test compares them), so a document within the limit
+    never makes the parser do more.
+    """
+    return len(_TOKEN.findall(query))
+
+
+def validation_cost(document: DocumentNode, cap: int) -> int:
+    """A bound on the work graphql-core's validation does beyond its linear passes.
+
+    Its ``OverlappingFieldsCanBeMergedRule`` compares, pair by pair, the
+    selections that would merge into one response field, with fragments
+    expanded: ``{ a a a ... }`` costs the square of the number of ``a``,
+    and so do ``a`` fields spread in from many fragments. Selections are
+    merged here as the executor would merge them (by response name, level by
+    level, each fragment once per merged field), and each merged field
+    costs the selections scanned, the pairs of its subfields of one name
+    (weighted by their arguments, which are compared too) and its field
+    lists times its subfields (each fragment is compared with the rest).
+
+    Every operation and fragment definition counts, since graphql-core
+    validates each. Counting stops once it passes ``cap`` and returns the
+    count so far, so this costs about ``cap`` steps at most: a result over
+    ``cap`` is only a lower bound. Cycles and unknown fragments are harmless
+    here (validation reports them).
+    """
+    fragments = _fragments_of(document)
+    pending: list[list[SelectionSetNode]] = [
+        [definition.selection_set]
+        for definition in document.definitions
+        if isinstance(definition, (OperationDefinitionNode, FragmentDefinitionNode))
+    ]
+    argument_sizes: dict[int, int] = {}
+    cost = 0
+    while pending:
+        selection_sets = pending.pop()
+        groups: dict[str, list[FieldNode]] = {}
+        seen: set[str] = set()
+        lists = len(selection_sets)
+        to_scan = list(selection_sets)
+        while to_scan:
+            selections = to_scan.pop().selections
+            cost += len(selections)
+            for selection in selections:
+                if isinstance(selection, FieldNode):
+                    key = (selection.alias or selection.name).value
+                    group = groups.get(key)
+                    if group is None:
+                        groups[key] = [selection]
+                    else:
+                        group.append(selection)
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    if name not in seen:
+                        seen.add(name)
+                        fragment = fragments.get(name)
+                        if fragment is not None:
+                            lists += 1
+                            to_scan.append(fragment.selection_set)
+                elif isinstance(selection, InlineFragmentNode):
+                    to_scan.append(selection.selection_set)
+        fields = 0
+        for group in groups.values():
+            fields += len(group)
+            if len(group) > 1:
+                weight = sum(1 + _argument_size(node, argument_sizes) for node in group)
+                cost += len(group) * weight
+        cost += lists * (fields + 1)
+        if cost > cap:
+            return cost
+        for group in groups.values():
+            nested = [node.selection_set for node in group if node.selection_set is not None]
+            if nested:
+                pending.append(nested)
+    return cost
+
+
+def _argument_size(node: FieldNode, sizes: dict[int, int]) -> int:
+    """How many value nodes the arguments of ``node`` hold (each node walked once)."""
+    key = id(node)
+    size = sizes.get(key)
+    if size is not None:
+        return size
+    size = 0
+    values: list[ValueNode] = [argument.value for argument in node.arguments or ()]
+    while values:
+        value = values.pop()
+        size += 1
+        if isinstance(value, ListValueNode):
+            values.extend(value.values)
+        elif isinstance(value, ObjectValueNode):
+            values.extend(object_field.value for object_field in value.fields)
+    sizes[key] = size
+    return size
+
+
+def _fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    fragments: dict[str, FragmentDefinitionNode] = {}
+    for definition in document.definitions:
+        if isinstance(definition, FragmentDefinitionNode):
+            fragments.setdefault(definition.name.value, definition)
+    return fragments
+
+
+def _measure_operations(document: DocumentNode) -> dict[str | None, DocumentShape]:
+    """The shape of every operation, sharing the fragments' measurements."""
+    fragments = _fragments_of(document)
+    memo: dict[str, DocumentShape] = {}
+    return {
+        (definition.name.value if definition.name else None): _measure(
+            definition.selection_set, fragments, memo
+        )
+        for definition in document.definitions
+        if isinstance(definition, OperationDefinitionNode)
+    }
+
+
+class _Tally:
+    """One selection set being measured by ``_measure``."""
+
+    __slots__ = ("depth", "fields", "fragment", "index", "introspects", "nested", "selections")
+
+    def __init__(
+        self, selections: Sequence[SelectionNode], nested: int, fragment: str | None
+    ) -> None:
+        self.selections = selections
+        self.index = 0
+        self.depth = 0
+        self.fields = 0
+        self.introspects = False
+        # 1 for a field's selection set (a level deeper, one more field).
+        self.nested = nested
+        self.fragment = fragment
+
+    def add(self, shape: DocumentShape, nested: int) -> None:
+        self.depth = max(self.depth, shape.depth + nested)
+        self.fields += shape.fields + nested
+        self.introspects = self.introspects or shape.introspects
+
+
+_LEAF = DocumentShape(0, 0, False)
 
 
 def _measure(
-    selection_set: SelectionSetNode | None,
+    selection_set: SelectionSetNode,
     fragments: dict[str, FragmentDefinitionNode],
     memo: dict[str, DocumentShape],
 ) -> DocumentShape:
-    """Measure a selection set, each fragment once (validation ruled out cycles)."""
-    depth, fields, introspects = 0, 0, False
-    for selection in selection_set.selections if selection_set else ():
-        if isinstance(selection, FieldNode):
-            inner = _measure(selection.selection_set, fragments, memo)
-            depth = max(depth, inner.depth + 1)
-            fields += inner.fields + 1
-            name = selection.name.value
-            introspects = introspects or inner.introspects or name in ("__schema", "__type")
+    """Measure a selection set, each fragment once, on a stack of our own.
+
+    A chain of fragments spreading one another is as long as the document
+    allows, far deeper than Python's recursion limit. A fragment met again
+    while it is being measured (a cycle, which validation refuses) counts
+    as empty.
+    """
+    stack = [_Tally(selection_set.selections, 0, None)]
+    in_progress: set[str] = set()
+    while True:
+        tally = stack[-1]
+        if tally.index == len(tally.selections):
+            stack.pop()
+            shape = DocumentShape(tally.depth, tally.fields, tally.introspects)
+            if tally.fragment is not None:
+                memo[tally.fragment] = shape
+                in_progress.discard(tally.fragment)
+            if not stack:
+                return shape
+            stack[-1].add(shape, tally.nested)
             continue
-        if isinstance(selection, FragmentSpreadNode):
-            fragment_name = selection.name.value
-            if fragment_name not in memo:
-                fragment = fragments.get(fragment_name)
-                if fragment is None:
-                    continue
-                memo[fragment_name] = _measure(fragment.selection_set, fragments, memo)
-            inner = memo[fragment_name]
-        else:
-            assert isinstance(selection, InlineFragmentNode)
-            inner = _measure(selection.selection_set, fragments, memo)
-        depth = max(depth, inner.depth)
-        fields += inner.fields
-        introspects = introspects or inner.introspects
-    return DocumentShape(depth, fields, introspects)
+        selection = tally.selections[tally.index]
+        tally.index += 1
+        if isinstance(selection, FieldNode):
+            if selection.name.value in ("__schema", "__type"):
+                tally.introspects = True
+            if selection.selection_set is None:
+                tally.add(_LEAF, 1)
+            else:
+                stack.append(_Tally(selection.selection_set.selections, 1, None))
+        elif isinstance(selection, InlineFragmentNode):
+            stack.append(_Tally(selection.selection_set.selections, 0, None))
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            known = memo.get(name)
+            if known is not None:
+                tally.add(known, 0)
+                continue
+            fragment = fragments.get(name)
+            if fragment is not None and name not in in_progress:
+                in_progress.add(name)
+                stack.append(_Tally(fragment.selection_set.selections, 0, name))
 
 
 def operation_not_found_error(operation_name: str | None) -> GraphQLError:
