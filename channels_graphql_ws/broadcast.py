@@ -13,6 +13,8 @@ import asyncio
 import collections
 import hashlib
 import logging
+import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -184,8 +186,64 @@ async def _send_in_turn(
 
 def _send_finished(task: asyncio.Task[None]) -> None:
     _sends_in_flight.discard(task)
-    if not task.cancelled() and task.exception() is not None:
+    if not task.cancelled() and task.exception() is not None and _send_failures.allow():
         log.error("A broadcast could not be sent to the channel layer.", exc_info=task.exception())
+
+
+def send_after_commit(group: str, message: dict[str, Any], payload: Any = None) -> None:
+    """``send`` for ``transaction.on_commit``: a failure is logged, never raised.
+
+    The transaction has committed by then: raising would turn a saved write
+    into an error for the caller (a view's 500, a retried task) and stop
+    the other commit callbacks. A layer that is down is logged within the
+    log budget, like any failed send.
+    """
+    try:
+        send(group, message, payload)
+    except Exception:
+        if _send_failures.allow():
+            log.exception(
+                "A broadcast could not be sent to the channel layer after its transaction "
+                "committed; the committed data is not affected."
+            )
+
+
+class LogBudget:
+    """A process-wide allowance of error records with tracebacks, safe across threads.
+
+    A channel layer that is down fails every broadcast: past ``burst``
+    records in ``window`` seconds, failures are only counted, and the count
+    is logged when the next window opens.
+    """
+
+    def __init__(self, burst: int = 20, window: float = 10.0) -> None:
+        self.burst = burst
+        self.window = window
+        self.suppressed = 0
+        self._window_start = -window
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._window_start >= self.window:
+                if self.suppressed:
+                    log.warning(
+                        "%d more broadcast failures were not logged in the last %.0f s.",
+                        self.suppressed,
+                        now - self._window_start,
+                    )
+                self._window_start, self._used, self.suppressed = now, 0, 0
+            if self._used < self.burst:
+                self._used += 1
+                return True
+            self.suppressed += 1
+            return False
+
+
+#: Failed sends of this process (scheduled ones and those after a commit).
+_send_failures = LogBudget()
 
 
 # ------------------------------------------------------------- receiving
