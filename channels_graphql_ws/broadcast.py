@@ -127,12 +127,16 @@ def pack_now(payload: Any) -> bytes | None:
     """Pack ``payload`` at the call; None when it must be packed off the loop.
 
     Packing a model never queries the database, but a queryset is evaluated,
-    which Django forbids on an event loop; such payloads are packed in a
-    worker thread just before the send (still in call order).
+    which Django forbids on an event loop. Such a payload is still checked
+    here, every value of it, so a value that cannot travel raises at the
+    call wherever it sits; only the queries are left, done in a worker
+    thread just before the send (still in call order), where a database
+    error fails the send.
     """
     try:
         return serializer.pack(payload)
     except SynchronousOnlyOperation:
+        serializer.check(payload)
         return None
 
 

@@ -144,9 +144,13 @@ class Subscription(graphene.ObjectType):  # type: ignore[misc]
         """Notify the subscribers of ``group`` (all of this class's when None).
 
         The payload is packed here, so one that cannot travel raises here.
-        From code running on an event loop it returns the scheduled task
-        (await it, or let it run); from sync code it sends before returning.
-        Calls made one after another reach the layer in that order.
+        On an event loop a queryset not evaluated yet is the exception (Django
+        refuses queries there): it is evaluated in Django's sync thread just
+        before the send, but the rest of the payload is still checked here,
+        so only a database error comes later, from the returned task. From
+        code running on an event loop it returns the scheduled task (await
+        it, or let it run); from sync code it sends before returning. Calls
+        made one after another reach the layer in that order.
         """
         name = cls._group_name(group)
         packed = layer_messages.pack_now(payload)
