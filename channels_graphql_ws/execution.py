@@ -516,30 +516,44 @@ def count_tokens(query: str) -> int:
 def validation_cost(document: DocumentNode, cap: int) -> int:
     """A bound on the work graphql-core's validation does beyond its linear passes.
 
-    Its ``OverlappingFieldsCanBeMergedRule`` compares, pair by pair, the
-    selections that would merge into one response field, with fragments
-    expanded: ``{ a a a ... }`` costs the square of the number of ``a``,
-    and so do ``a`` fields spread in from many fragments. Selections are
-    merged here as the executor would merge them (by response name, level by
-    level, each fragment once per merged field), and each merged field
-    costs the selections scanned, the pairs of its subfields of one name
-    (weighted by their arguments, which are compared too) and its field
-    lists times its subfields (each fragment is compared with the rest).
+    Its ``OverlappingFieldsCanBeMergedRule`` visits every selection set and
+    compares, pair by pair, the selections that would merge into one
+    response field there, fragments spread into it included: ``{ a a a ...
+    }`` costs the square of the number of ``a``, and so do ``a`` fields
+    spread in from many fragments. Two fields of one response name that both
+    have subselections are compared subfield by subfield, so their
+    subselections are merged and compared the same way, level after level.
 
-    Every operation and fragment definition counts, since graphql-core
-    validates each. Counting stops once it passes ``cap`` and returns the
-    count so far, so this costs about ``cap`` steps at most: a result over
-    ``cap`` is only a lower bound. Cycles and unknown fragments are harmless
-    here (validation reports them).
+    Each such merge (a selection set, or the subselections of the fields of
+    one name that are compared) costs the selections it scans, the pairs of
+    its fields of one name (weighted by their arguments, which are compared
+    too) and its field lists (its own and each fragment's, each fragment
+    once) times its fields, since each list is compared with the others.
+    graphql-core remembers some comparisons between fragments, so this
+    counts more than it does, never less (a test holds it to that).
+
+    Counting stops once it passes ``cap`` and returns the count so far, so
+    this costs about ``cap`` steps at most: a result over ``cap`` is only a
+    lower bound. Cycles and unknown fragments are harmless here (validation
+    reports them).
     """
     fragments = _fragments_of(document)
-    pending: list[list[SelectionSetNode]] = [
-        [definition.selection_set]
+    # Every selection set of the document, as graphql-core's visitor meets them.
+    pending: list[list[SelectionSetNode]] = []
+    to_visit = [
+        definition.selection_set
         for definition in document.definitions
         if isinstance(definition, (OperationDefinitionNode, FragmentDefinitionNode))
     ]
+    while to_visit:
+        selection_set = to_visit.pop()
+        pending.append([selection_set])
+        for selection in selection_set.selections:
+            nested = getattr(selection, "selection_set", None)
+            if nested is not None:
+                to_visit.append(nested)
     argument_sizes: dict[int, int] = {}
-    cost = 0
+    cost = len(pending)
     while pending:
         selection_sets = pending.pop()
         groups: dict[str, list[FieldNode]] = {}
@@ -577,9 +591,10 @@ def validation_cost(document: DocumentNode, cap: int) -> int:
         if cost > cap:
             return cost
         for group in groups.values():
-            nested = [node.selection_set for node in group if node.selection_set is not None]
-            if nested:
-                pending.append(nested)
+            if len(group) > 1:
+                nested = [node.selection_set for node in group if node.selection_set is not None]
+                if len(nested) > 1:
+                    pending.append(nested)
     return cost
 
 

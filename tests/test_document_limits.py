@@ -198,6 +198,13 @@ def test_validation_cost_bounds_the_comparisons_graphql_core_makes(monkeypatch):
 
     monkeypatch.setattr(overlapping_fields_can_be_merged, "find_conflict", counting)
     documents = nasty_documents(scale=0.1)
+    documents["nested objects"] = "{" + " item { item { value id } }" * 30 + "}"
+    documents["inline fragments"] = "{ item {" + " ... on Item { id item { id } }" * 30 + "} }"
+    documents["fragments in objects"] = "{" + " item { ...I }" * 30 + "} fragment I on Item { id }"
+    documents["fragment tree"] = "{ ...A } fragment A on Query { ...B ...C value } " + (
+        "fragment B on Query { item { ...D } ...C } fragment C on Query { item { id ...D } } "
+        "fragment D on Item { id value item { ...D2 } } fragment D2 on Item { id }"
+    )
     documents["relay-like"] = relay_like_document(30)
     documents["introspection"] = get_introspection_query(descriptions=True)
     for name, query in documents.items():
