@@ -114,6 +114,36 @@ async def test_the_defaults_refuse_a_document_too_costly_to_validate(make_client
     assert payload == {"data": {"hello": "Hello, world!"}}
 
 
+async def test_a_long_fragment_chain_gets_a_limit_error_not_a_recursion_error(make_client):
+    """graphql-core before 3.2.9 validates 900 chained fragments; measuring them recursed.
+
+    Newer ones abort such a validation themselves, so only the oldest
+    graphql-core we allow (tox env graphqlcore320) shows the recursion.
+    """
+    count = 900
+    chain = "".join(f"fragment C{i} on Query {{ ...C{i + 1} }}\n" for i in range(count))
+    query = "{ ...C0 }\n" + chain + f"fragment C{count} on Query {{ hello }}"
+    client = make_client(consumer_class())
+    await client.connect_and_init()
+    await client.subscribe("chain", query)
+    message = await client.receive()
+    assert message["type"] == "error" and message["id"] == "chain"
+    assert message["payload"][0]["extensions"] == {"code": "MAX_VALIDATION_COST"}
+    # A short chain is fine on every graphql-core.
+    short = "{ ...C0 }\n" + chain.split("fragment C5 ")[0] + "fragment C5 on Query { hello }"
+    assert await client.execute("short", short) == {"data": {"hello": "Hello, world!"}}
+
+
+async def test_a_deeply_nested_document_is_an_error_and_the_socket_lives(make_client):
+    client = make_client(consumer_class(max_document_depth=None))
+    await client.connect_and_init()
+    await client.subscribe("deep", "{ __typename " + "{ a " * 3000 + "}" * 3001)
+    message = await client.receive()
+    assert message["type"] == "error" and message["id"] == "deep"
+    assert "nested too deeply" in message["payload"][0]["message"].lower()
+    assert await client.execute("ok", "{ hello }") == {"data": {"hello": "Hello, world!"}}
+
+
 async def test_legacy_reports_a_limit_like_a_validation_error(make_client):
     client = make_client(consumer_class(max_document_depth=2), subprotocols=LEGACY)
     await client.connect_and_init()
