@@ -10,18 +10,18 @@ queue per subscription (``NotificationQueue``).
 from __future__ import annotations
 
 import asyncio
-import collections
 import hashlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.core.exceptions import SynchronousOnlyOperation
 
 from . import serializer
+from .log_budget import LogBudget
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +125,16 @@ def pack_now(payload: Any) -> bytes | None:
     """Pack ``payload`` at the call; None when it must be packed off the loop.
 
     Packing a model never queries the database, but a queryset is evaluated,
-    which Django forbids on an event loop; such payloads are packed in a
-    worker thread just before the send (still in call order).
+    which Django forbids on an event loop. Such a payload is still checked
+    here, every value of it, so a value that cannot travel raises at the
+    call wherever it sits; only the queries are left, done in a worker
+    thread just before the send (still in call order), where a database
+    error fails the send.
     """
     try:
         return serializer.pack(payload)
     except SynchronousOnlyOperation:
+        serializer.check(payload)
         return None
 
 
@@ -184,158 +188,27 @@ async def _send_in_turn(
 
 def _send_finished(task: asyncio.Task[None]) -> None:
     _sends_in_flight.discard(task)
-    if not task.cancelled() and task.exception() is not None:
+    if not task.cancelled() and task.exception() is not None and _send_failures.allow():
         log.error("A broadcast could not be sent to the channel layer.", exc_info=task.exception())
 
 
-# ------------------------------------------------------------- receiving
+def send_after_commit(group: str, message: dict[str, Any], payload: Any = None) -> None:
+    """``send`` for ``transaction.on_commit``: a failure is logged, never raised.
 
-#: Payload types every subscriber may share: nothing in them can be changed.
-_IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
-_TAKEN = object()
-
-
-Result = TypeVar("Result")
-
-
-class Notification:
-    """One broadcast as this process received it, unpacked once.
-
-    Each subscriber's ``publish`` gets a payload of its own, as the older
-    release gave it, so one that changes its payload (``payload.pop(...)``)
-    cannot change what the next one sees: the first taker gets the payload
-    unpacked on arrival, every other one a fresh unpack of the same bytes.
-    Payloads that cannot be changed are simply shared.
+    The transaction has committed by then: raising would turn a saved write
+    into an error for the caller (a view's 500, a retried task) and stop
+    the other commit callbacks. A layer that is down is logged within the
+    log budget, like any failed send.
     """
-
-    __slots__ = ("_packed", "_payload", "_results", "_shared")
-
-    def __init__(self, packed: bytes, payload: Any) -> None:
-        self._packed = packed
-        self._payload = payload
-        self._shared = type(payload) in _IMMUTABLE
-        self._results: dict[Any, _SharedResult] | None = None
-
-    @classmethod
-    def unpack(cls, packed: Any, group: str) -> Notification | None:
-        """Unpack a layer message's payload; None (logged) if it cannot be."""
-        try:
-            return cls(packed, serializer.unpack(packed))
-        except Exception:
-            log.exception("A broadcast to group %s could not be unpacked.", group)
-            return None
-
-    def take(self) -> Any:
-        """This subscriber's own copy of the payload."""
-        payload = self._payload
-        if self._shared:
-            return payload
-        if payload is not _TAKEN:
-            self._payload = _TAKEN
-            return payload
-        return serializer.unpack(self._packed)
-
-    async def shared_result(self, key: Any, compute: Callable[[Any], Awaitable[Result]]) -> Result:
-        """``compute(payload)`` once for every subscriber asking with the same ``key``.
-
-        The subscribers of one broadcast whose results cannot differ (same
-        document and variables, a ``publish`` that asked to run once) share
-        one execution: the first computes it, the others wait for it. If the
-        first is cancelled (its client left), the next one computes instead.
-        """
-        results = self._results
-        if results is None:
-            results = self._results = {}
-        while (shared := results.get(key)) is not None:
-            if not shared.ready.is_set():
-                await shared.ready.wait()  # a waiter's cancel cancels only itself
-            if shared.abandoned:
-                continue
-            if shared.error is not None:
-                raise shared.error
-            return shared.value  # type: ignore[no-any-return]
-        shared = results[key] = _SharedResult()
-        try:
-            shared.value = await compute(self.take())
-        except asyncio.CancelledError:
-            del results[key]
-            shared.abandoned = True
-            raise
-        except Exception as error:
-            shared.error = error
-            raise
-        finally:
-            shared.ready.set()
-        return shared.value  # type: ignore[no-any-return]
+    try:
+        send(group, message, payload)
+    except Exception:
+        if _send_failures.allow():
+            log.exception(
+                "A broadcast could not be sent to the channel layer after its transaction "
+                "committed; the committed data is not affected."
+            )
 
 
-class _SharedResult:
-    """One shared execution of a broadcast: its outcome, once ``ready`` is set."""
-
-    __slots__ = ("abandoned", "error", "ready", "value")
-
-    def __init__(self) -> None:
-        self.ready = asyncio.Event()
-        self.value: Any = None
-        self.error: Exception | None = None
-        self.abandoned = False
-
-
-Item = TypeVar("Item")
-
-
-class NotificationQueue(Generic[Item]):
-    """One subscription's waiting notifications: FIFO, bounded, dropping the oldest.
-
-    The limit counts notifications waiting behind the one being processed. A
-    notification given to an idle reader is handed over at once and never
-    dropped, so with limit 1 a burst delivers its first and its last item.
-    Iterating the queue yields items forever (it is the subscription's event
-    stream); only cancelling the reader ends it.
-    """
-
-    def __init__(self, limit: int, *, name: str = "") -> None:
-        self.limit = max(1, limit)
-        self.name = name
-        self.dropped = 0
-        self._items: collections.deque[Item] = collections.deque()
-        self._reader: asyncio.Future[Item] | None = None
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def put(self, item: Item) -> None:
-        reader = self._reader
-        if reader is not None and not reader.done():
-            self._reader = None
-            reader.set_result(item)
-            return
-        if len(self._items) >= self.limit:
-            self._items.popleft()
-            self.dropped += 1
-            if self.limit > 1:
-                log.warning(
-                    "Subscription %s: notification queue is full (limit %d); "
-                    "the oldest notification was dropped (%d so far).",
-                    self.name,
-                    self.limit,
-                    self.dropped,
-                )
-        self._items.append(item)
-
-    async def get(self) -> Item:
-        if self._items:
-            return self._items.popleft()
-        reader: asyncio.Future[Item] = asyncio.get_running_loop().create_future()
-        self._reader = reader
-        try:
-            return await reader
-        finally:
-            if self._reader is reader:
-                self._reader = None
-
-    def __aiter__(self) -> NotificationQueue[Item]:
-        return self
-
-    async def __anext__(self) -> Item:
-        return await self.get()
+#: Failed sends of this process (scheduled ones and those after a commit).
+_send_failures = LogBudget("broadcast failures")

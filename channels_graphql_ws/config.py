@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from . import execution, operations
+from . import execution, limits, operations
 from . import graphiql as graphiql_page
 from .protocol import OperationId
 
@@ -51,6 +51,9 @@ class ConsumerConfig:
     max_operations: ClassVar[int | None] = 4096
     #: Longest GraphQL document, in characters; None: no limit.
     max_document_length: ClassVar[int | None] = 100_000
+    #: Most lexical tokens (names, punctuation, values, comments) of a
+    #: document, counted before it is parsed; None: no limit.
+    max_document_tokens: ClassVar[int | None] = limits.DEFAULT_MAX_DOCUMENT_TOKENS
     #: Deepest field nesting of an operation (fragments followed); None: no limit.
     max_document_depth: ClassVar[int | None] = 64
     #: Field selections of an operation with fragments expanded (aliases

@@ -21,7 +21,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from graphql import GraphQLSchema
 from graphql.execution import MiddlewareManager
 
-from . import broadcast
+from . import broadcast, notifications
 from .config import ConsumerConfig
 from .dict_as_object import DictAsObject
 from .fanout import LayerErrorsWaitedOut, ProcessFanout, fanout_for
@@ -346,7 +346,7 @@ class GraphqlWsConsumer(ConsumerConfig, LayerErrorsWaitedOut, AsyncJsonWebsocket
         addressed to a consumer directly.
         """
         group = message.get("group", "")
-        notification = broadcast.Notification.unpack(message.get("payload"), group)
+        notification = notifications.Notification.unpack(message.get("payload"), group)
         if notification is not None:
             self._session.deliver(group, notification)
 

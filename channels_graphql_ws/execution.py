@@ -8,10 +8,7 @@ consumer's ``_format_error`` is a documented override point.
 from __future__ import annotations
 
 import inspect
-import threading
-from collections import OrderedDict
 from collections.abc import AsyncIterable, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import graphql
@@ -19,220 +16,35 @@ import graphql.execution
 from graphql import (
     DocumentNode,
     ExecutionResult,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
-    SelectionSetNode,
     create_source_event_stream,
     execute,
-    get_operation_ast,
-    parse,
-    validate,
 )
 from graphql.execution import MiddlewareManager
 
+from .documents import DocumentCache as DocumentCache
+from .documents import PreparedDocument as PreparedDocument
+from .documents import document_cache as document_cache
+from .documents import prepare_document as prepare_document
 from .fast_execution import _FAST_EXECUTE_OPTIONS
 from .fast_execution import FAST_PATH_AVAILABLE as FAST_PATH_AVAILABLE
 from .fast_execution import FastExecutionContext as FastExecutionContext
 from .fast_execution import is_awaitable as is_awaitable
+from .limits import DEFAULT_MAX_DOCUMENT_TOKENS as DEFAULT_MAX_DOCUMENT_TOKENS
+from .limits import DEFAULT_MAX_VALIDATION_COST as DEFAULT_MAX_VALIDATION_COST
+from .limits import DocumentLimits as DocumentLimits
+from .limits import DocumentShape as DocumentShape
+from .limits import count_tokens as count_tokens
+from .limits import validation_cost as validation_cost
 
 ErrorFormatter = Callable[[Exception], dict[str, Any]]
 
 #: Operation name for which middleware is skipped: GraphiQL's schema fetch
 #: would otherwise run every middleware over thousands of fields.
 INTROSPECTION_OPERATION_NAME = "IntrospectionQuery"
-
-
-@dataclass(frozen=True)
-class PreparedDocument:
-    """A parsed document and its validation outcome, shared by all connections.
-
-    ``document`` is None when parsing failed; ``errors`` holds the syntax
-    error or every validation error in graphql-core's order.
-    """
-
-    document: DocumentNode | None
-    errors: tuple[GraphQLError, ...] = ()
-    # Operations looked up by name, filled lazily; safe to share because a
-    # document never changes once parsed.
-    _operations: dict[str | None, OperationDefinitionNode | None] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-    _shapes: dict[str | None, DocumentShape] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-
-    def shape(self, operation: OperationDefinitionNode) -> DocumentShape:
-        """Depth, field count and introspection use of ``operation`` (computed once)."""
-        key = operation.name.value if operation.name else None
-        cached = self._shapes.get(key)
-        if cached is not None:
-            return cached
-        assert self.document is not None
-        fragments = {
-            definition.name.value: definition
-            for definition in self.document.definitions
-            if isinstance(definition, FragmentDefinitionNode)
-        }
-        shape = _measure(operation.selection_set, fragments, {})
-        self._shapes[key] = shape
-        return shape
-
-    def operation(self, operation_name: str | None) -> OperationDefinitionNode | None:
-        """The operation to run, as graphql-core would pick it, or None."""
-        if self.document is None:
-            return None
-        try:
-            return self._operations[operation_name]
-        except KeyError:
-            found = get_operation_ast(self.document, operation_name)
-            self._operations[operation_name] = found
-            return found
-
-
-@dataclass(frozen=True)
-class DocumentShape:
-    """What the limits look at in one operation, fragments followed."""
-
-    depth: int
-    fields: int
-    introspects: bool
-
-
-@dataclass(frozen=True)
-class DocumentLimits:
-    """The consumer's limits on documents; None switches one off."""
-
-    max_length: int | None = None
-    max_depth: int | None = None
-    max_fields: int | None = None
-    introspection: bool = True
-
-    def check(self, query: str, shape: DocumentShape) -> GraphQLError | None:
-        """The first limit ``query`` breaks, as an error whose code names it."""
-        if self.max_length is not None and len(query) > self.max_length:
-            return _limit_error(
-                "MAX_DOCUMENT_LENGTH",
-                f"The document is {len(query)} characters long; the limit is {self.max_length}.",
-            )
-        if self.max_depth is not None and shape.depth > self.max_depth:
-            return _limit_error(
-                "MAX_DOCUMENT_DEPTH",
-                f"The operation nests fields {shape.depth} deep; the limit is {self.max_depth}.",
-            )
-        if self.max_fields is not None and shape.fields > self.max_fields:
-            return _limit_error(
-                "MAX_DOCUMENT_FIELDS",
-                f"The operation selects {shape.fields} fields; the limit is {self.max_fields}.",
-            )
-        if not self.introspection and shape.introspects:
-            return _limit_error("INTROSPECTION_DISABLED", "Introspection is disabled.")
-        return None
-
-
-def _limit_error(code: str, message: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": code})
-
-
-class DocumentCache:
-    """A bounded LRU of prepared documents, keyed by schema and query text.
-
-    Bounded twice: by entries and by the total length of the cached query
-    texts, so a client sending huge unique documents cannot grow it without
-    limit. Failures are cached too: a client repeating a bad document costs
-    one dict lookup.
-    """
-
-    def __init__(self, max_entries: int = 1000, max_chars: int = 10_000_000) -> None:
-        self.max_entries = max_entries
-        self.max_chars = max_chars
-        self._entries: OrderedDict[tuple[GraphQLSchema, str], PreparedDocument] = OrderedDict()
-        self._chars = 0
-        # Sync broadcasts may prepare documents from worker threads.
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def prepare(self, schema: GraphQLSchema, query: str) -> PreparedDocument:
-        key = (schema, query)
-        with self._lock:
-            prepared = self._entries.get(key)
-            if prepared is not None:
-                self._entries.move_to_end(key)
-                return prepared
-        prepared = prepare_document(schema, query)
-        if len(query) > self.max_chars:
-            return prepared
-        with self._lock:
-            if key not in self._entries:
-                self._entries[key] = prepared
-                self._chars += len(query)
-            while len(self._entries) > self.max_entries or self._chars > self.max_chars:
-                (_, old_query), _ = self._entries.popitem(last=False)
-                self._chars -= len(old_query)
-        return prepared
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._chars = 0
-
-
-#: The cache every consumer shares.
-document_cache = DocumentCache()
-
-
-def prepare_document(schema: GraphQLSchema, query: str) -> PreparedDocument:
-    """Parse and validate, reporting every problem as a ``GraphQLError``."""
-    try:
-        document = parse(query)
-    except GraphQLError as error:
-        return PreparedDocument(None, (error,))
-    except RecursionError:
-        return PreparedDocument(None, (GraphQLError("Document is nested too deeply."),))
-    try:
-        errors = validate(schema, document)
-    except RecursionError:
-        errors = [GraphQLError("Document is nested too deeply.")]
-    return PreparedDocument(document if not errors else None, tuple(errors))
-
-
-def _measure(
-    selection_set: SelectionSetNode | None,
-    fragments: dict[str, FragmentDefinitionNode],
-    memo: dict[str, DocumentShape],
-) -> DocumentShape:
-    """Measure a selection set, each fragment once (validation ruled out cycles)."""
-    depth, fields, introspects = 0, 0, False
-    for selection in selection_set.selections if selection_set else ():
-        if isinstance(selection, FieldNode):
-            inner = _measure(selection.selection_set, fragments, memo)
-            depth = max(depth, inner.depth + 1)
-            fields += inner.fields + 1
-            name = selection.name.value
-            introspects = introspects or inner.introspects or name in ("__schema", "__type")
-            continue
-        if isinstance(selection, FragmentSpreadNode):
-            fragment_name = selection.name.value
-            if fragment_name not in memo:
-                fragment = fragments.get(fragment_name)
-                if fragment is None:
-                    continue
-                memo[fragment_name] = _measure(fragment.selection_set, fragments, memo)
-            inner = memo[fragment_name]
-        else:
-            assert isinstance(selection, InlineFragmentNode)
-            inner = _measure(selection.selection_set, fragments, memo)
-        depth = max(depth, inner.depth)
-        fields += inner.fields
-        introspects = introspects or inner.introspects
-    return DocumentShape(depth, fields, introspects)
 
 
 def operation_not_found_error(operation_name: str | None) -> GraphQLError:

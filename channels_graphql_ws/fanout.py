@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from channels.layers import BaseChannelLayer
 
-from . import broadcast
+from . import broadcast, notifications
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ MAX_RETRY_DELAY = 2.0
 class GroupListener(Protocol):
     """A session as the fan-out sees it."""
 
-    def deliver(self, group: str, notification: broadcast.Notification) -> None:
+    def deliver(self, group: str, notification: notifications.Notification) -> None:
         """Queue a broadcast for the listener's subscriptions in ``group``."""
 
     def end_group(self, group: str) -> None:
@@ -242,7 +242,7 @@ class ProcessFanout:
             return
         kind = message.get("type")
         if kind == broadcast.BROADCAST:
-            notification = broadcast.Notification.unpack(message.get("payload"), group)
+            notification = notifications.Notification.unpack(message.get("payload"), group)
             if notification is None:
                 return
             self.dispatched += 1

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from graphql import GraphQLResolveInfo
 
-from . import broadcast, subscription
+from . import notifications, subscription
 from .operations import Operations, Plan, Refusal, error_log_budget, log_failure
 from .protocol import OperationId, encode_message
 
@@ -73,7 +73,7 @@ class OperationRecord:
     is_subscription: bool = False
     groups: list[str] = field(default_factory=list)
     setup: subscription.SubscriptionSetup | None = None
-    queue: broadcast.NotificationQueue[Any] | None = None
+    queue: notifications.NotificationQueue[Any] | None = None
     stream: AsyncIterable[Any] | None = None
     notifier: asyncio.Task[Any] | None = None
     live: bool = False
@@ -190,7 +190,7 @@ class OperationOwner:
 
     async def _subscribe(
         self, record: OperationRecord, root: Any, info: GraphQLResolveInfo, **arguments: Any
-    ) -> broadcast.NotificationQueue[Any]:
+    ) -> notifications.NotificationQueue[Any]:
         """graphql-core's resolver for a root field that has no ``subscribe_<field>``."""
         subscription_class = subscription.subscription_class_of(info)
         if subscription_class is None:
@@ -207,7 +207,7 @@ class OperationOwner:
         limit = subscription_class.notification_queue_limit
         if limit is None or limit <= 0:
             limit = self._ops.host.subscription_notification_queue_limit
-        record.queue = broadcast.NotificationQueue(limit, name=repr(record.id))
+        record.queue = notifications.NotificationQueue(limit, name=repr(record.id))
         return record.queue
 
     async def _notify(self, record: OperationRecord, plan: Plan) -> None:

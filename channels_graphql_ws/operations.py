@@ -11,6 +11,7 @@ settings with ``setattr`` after the class is defined.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -27,49 +28,15 @@ from graphql import (
 )
 from graphql.execution import MiddlewareManager
 
-from . import execution, sync_thread, thread_execution
+from . import documents, execution, sync_thread, thread_execution
+from .limits import DocumentLimits
+from .log_budget import LogBudget
 from .protocol import OperationId
 
 log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------ the log budget
-
-
-class LogBudget:
-    """A process-wide allowance of error records with tracebacks.
-
-    One client repeating a failing operation must not flood the log: past
-    ``burst`` records in ``window`` seconds, errors are only counted, and
-    the count is logged when the next window opens.
-    """
-
-    def __init__(self, burst: int = 20, window: float = 10.0) -> None:
-        self.burst = burst
-        self.window = window
-        self.reset()
-
-    def reset(self) -> None:
-        """Start over with the whole allowance (tests do, between cases)."""
-        self._window_start = -self.window
-        self._used = 0
-        self.suppressed = 0
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        if now - self._window_start >= self.window:
-            if self.suppressed:
-                log.warning(
-                    "%d more errors were not logged in the last %.0f s.",
-                    self.suppressed,
-                    now - self._window_start,
-                )
-            self._window_start, self._used, self.suppressed = now, 0, 0
-        if self._used < self.burst:
-            self._used += 1
-            return True
-        self.suppressed += 1
-        return False
 
 
 #: The budget every connection of the process shares.
@@ -134,6 +101,7 @@ class OperationHost(Protocol):
 
     mask_internal_errors: bool
     max_document_length: int | None
+    max_document_tokens: int | None
     max_document_depth: int | None
     max_document_fields: int | None
     introspection: bool
@@ -212,6 +180,9 @@ class Operations:
     def __init__(self, host: OperationHost) -> None:
         self.host = host
         self.errors = ErrorPolicy(host)
+        # Held while one of this host's documents waits for the worker
+        # thread, so that connections take turns there.
+        self._document_turn = asyncio.Lock()
 
     # ------------------------------------------------------------ planning
 
@@ -221,22 +192,41 @@ class Operations:
         return is_default_hook(self.host.on_operation)
 
     async def plan(self, request: OperationRequest) -> Plan | Refusal:
-        """``on_operation``, then everything ``prepare`` does."""
+        """``on_operation``, then the document: prepared off the loop if it is new."""
         try:
             await self.call_hook(self.host.on_operation, request.id, request.payload)
         except Exception as refusal:
             log.info("Operation %r refused by `on_operation`: %r", request.id, refusal)
             return Refusal([self.errors.for_client(refusal)], by_hook=True)
-        return self.prepare(request)
+        return await self.prepare(request)
 
-    def prepare(self, request: OperationRequest) -> Plan | Refusal:
-        """Parse and validate (cached), pick the operation, check the limits.
+    async def prepare(self, request: OperationRequest) -> Plan | Refusal:
+        """The document without the hook: prepared off the loop if it is new."""
+        limits = self.limits()
+        prepared = await documents.document_cache.prepare_async(
+            self.host._graphql_schema, request.query, limits, turn=self._document_turn
+        )
+        return self._plan_from(request, prepared, limits)
+
+    def plan_cached(self, request: OperationRequest) -> Plan | Refusal | None:
+        """The plan when the document needs no parsing or validation now, else None.
 
         Synchronous, so a transport may plan without a task of its own when
-        the hook is the stock one.
+        the hook is the stock one and the document is known.
         """
-        host = self.host
-        prepared = execution.document_cache.prepare(host._graphql_schema, request.query)
+        limits = self.limits()
+        prepared = documents.document_cache.cached(self.host._graphql_schema, request.query, limits)
+        return None if prepared is None else self._plan_from(request, prepared, limits)
+
+    def _plan_from(
+        self,
+        request: OperationRequest,
+        prepared: documents.PreparedDocument,
+        limits: DocumentLimits,
+    ) -> Plan | Refusal:
+        """Pick the operation and check the limits that need the validated document."""
+        if prepared.refused:
+            log.info("Operation %r refused: %s", request.id, prepared.errors[0].message)
         operation = prepared.operation(request.operation_name)
         if prepared.errors or operation is None or prepared.document is None:
             errors = list(prepared.errors) or [
@@ -244,20 +234,21 @@ class Operations:
             ]
             syntax = isinstance(errors[0], GraphQLSyntaxError)
             return Refusal([self.errors.as_given(error) for error in errors], syntax=syntax)
-        over_limit = self.limits().check(request.query, prepared.shape(operation))
+        over_limit = limits.check(prepared.shape(operation))
         if over_limit is not None:
             log.info("Operation %r refused: %s", request.id, over_limit.message)
             return Refusal([self.errors.as_given(over_limit)])
-        return Plan(request, prepared.document, operation, host._operation_context(request))
+        return Plan(request, prepared.document, operation, self.host._operation_context(request))
 
     async def call_hook(self, hook: Callable[..., Any], *args: Any) -> Any:
         """A user hook, sync (in Django's sync thread, by default) or async (on the loop)."""
         return await sync_thread.call_hook(hook, *args, sync_thread=self.host.sync_code_in_thread)
 
-    def limits(self) -> execution.DocumentLimits:
+    def limits(self) -> DocumentLimits:
         host = self.host
-        return execution.DocumentLimits(
+        return DocumentLimits(
             max_length=host.max_document_length,
+            max_tokens=host.max_document_tokens,
             max_depth=host.max_document_depth,
             max_fields=host.max_document_fields,
             introspection=host.introspection,

@@ -47,10 +47,24 @@ _NATIVE = (str, bytes, bytearray, memoryview, float, bool, type(None))
 def pack(data: Any) -> bytes:
     """Encode a payload; a value that cannot travel fails here, not in the receiver."""
     try:
-        tree = _encode(data)
+        tree = _encode(data, True)
     except _Unpackable as error:
         raise TypeError(error.describe()) from None
     return _packb(tree)
+
+
+def check(data: Any) -> None:
+    """Raise ``pack``'s ``TypeError`` for a value that cannot travel, querying nothing.
+
+    Querysets not evaluated yet are taken as they are (they always pack:
+    their rows are models); everything else is checked exactly as ``pack``
+    would encode it. On an event loop, where Django refuses queries, this
+    is what can be known at the call.
+    """
+    try:
+        _encode(data, False)
+    except _Unpackable as error:
+        raise TypeError(error.describe()) from None
 
 
 def unpack(data: bytes) -> Any:
@@ -95,8 +109,11 @@ def _packb(tree: Any) -> bytes:
     return packed
 
 
-def _encode(obj: Any) -> Any:
-    """Turn `obj` into what msgpack packs natively (tuples included: they become ExtTypes)."""
+def _encode(obj: Any, query: bool) -> Any:
+    """Turn `obj` into what msgpack packs natively (tuples included: they become ExtTypes).
+
+    Without `query`, a queryset not evaluated yet becomes None (see `check`).
+    """
     if isinstance(obj, _NATIVE):
         return obj
     if isinstance(obj, int):
@@ -105,20 +122,22 @@ def _encode(obj: Any) -> Any:
         size = (obj + (obj < 0)).bit_length() // 8 + 1
         return msgpack.ExtType(_EXT_BIG_INT, obj.to_bytes(size, "big", signed=True))
     if isinstance(obj, dict):
-        return _encode_dict(obj)
+        return _encode_dict(obj, query)
     if isinstance(obj, list):
-        return _encode_items(obj)
+        return _encode_items(obj, query)
     if isinstance(obj, tuple):
-        return _ext(_EXT_TUPLE, obj)
+        return _ext(_EXT_TUPLE, obj, query)
     if isinstance(obj, frozenset):
-        return _ext(_EXT_FROZENSET, obj)
+        return _ext(_EXT_FROZENSET, obj, query)
     if isinstance(obj, set):
-        return _ext(_EXT_SET, obj)
+        return _ext(_EXT_SET, obj, query)
     if isinstance(obj, models.Model):
         return {_MODEL: True, "as_str": _model_as_str(obj)}
     if isinstance(obj, models.QuerySet):
+        if not query and obj._result_cache is None:
+            return None
         # Iterating evaluates the queryset: this is the one value that may query the database.
-        return _ext(_EXT_QUERYSET, obj)
+        return _ext(_EXT_QUERYSET, obj, query)
     # A datetime is also a date, so it is checked first.
     if isinstance(obj, datetime.datetime):
         return {_DATETIME: True, "as_str": obj.isoformat()}
@@ -133,35 +152,35 @@ def _encode(obj: Any) -> Any:
     raise _Unpackable(obj)
 
 
-def _ext(code: int, items: Iterable[Any]) -> msgpack.ExtType:
-    return msgpack.ExtType(code, _packb(_encode_items(items)))
+def _ext(code: int, items: Iterable[Any], query: bool) -> msgpack.ExtType:
+    return msgpack.ExtType(code, _packb(_encode_items(items, query)))
 
 
-def _encode_items(items: Iterable[Any]) -> list[Any]:
+def _encode_items(items: Iterable[Any], query: bool) -> list[Any]:
     # For a set the index is the position in iteration order: the best a path can say.
     encoded: list[Any] = []
     for item in items:
         try:
-            encoded.append(_encode(item))
+            encoded.append(_encode(item, query))
         except _Unpackable as error:
             error.steps.append(f"[{len(encoded)}]")
             raise
     return encoded
 
 
-def _encode_dict(obj: dict[Any, Any]) -> Any:
+def _encode_dict(obj: dict[Any, Any], query: bool) -> Any:
     """Encode a dict, as a literal map when a plain map would decode as something else."""
     pairs: list[tuple[Any, Any]] = []
     literal = False
     for key, value in obj.items():
         try:
-            encoded_key = _encode(key)
+            encoded_key = _encode(key, query)
         except _Unpackable as error:
             error.steps.clear()
             error.in_key = True
             raise
         try:
-            encoded_value = _encode(value)
+            encoded_value = _encode(value, query)
         except _Unpackable as error:
             error.steps.append(f"[{key!r}]")
             raise

@@ -23,7 +23,7 @@ from typing import Any
 
 from graphql import ExecutionResult
 
-from . import broadcast
+from . import notifications
 from .lifecycle import Fanout, OperationOwner, OperationRecord, Sink
 from .operations import Operations, Plan, Refusal
 from .protocol import OperationId
@@ -67,11 +67,12 @@ class OperationSession(OperationOwner):
             await self._run(record, None, None)
             return
         if pending is None and self._ops.hook_is_default:
-            # Nothing to wait for: plan here, and run a query here as far as
-            # it goes without waiting; only what must wait gets a task.
+            # Nothing to wait for and a known document: plan here, and run a
+            # query here as far as it goes without waiting; only what must
+            # wait (a new document is prepared in a worker thread) gets a task.
             try:
-                plan = self._ops.prepare(request)
-                if isinstance(plan, Refusal) or not plan.is_subscription:
+                plan = self._ops.plan_cached(request)
+                if plan is not None and (isinstance(plan, Refusal) or not plan.is_subscription):
                     await self._run_query_inline(record, plan)
                     return
             except Exception as error:
@@ -106,7 +107,7 @@ class OperationSession(OperationOwner):
 
     # ------------------------------------------------- from the fan-out
 
-    def deliver(self, group: str, notification: broadcast.Notification) -> None:
+    def deliver(self, group: str, notification: notifications.Notification) -> None:
         """A broadcast for ``group``: queue it for each subscription in it."""
         for record in self._members.get(group, ()):
             if record.queue is not None:

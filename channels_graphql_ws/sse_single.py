@@ -163,7 +163,7 @@ class SingleConnectionRequests:
         op_id = sse.operation_id_of(operation.extensions)
         if op_id is None:
             return self._answer(SingleConnection.OPERATION_ID_MISSING)
-        planned = self._operations.prepare(operation)
+        planned = await self._operations.prepare(operation)
         if isinstance(planned, Refusal):
             return self._answer(SingleConnection.OPERATION_INVALID, errors=planned.errors)
         outcome = await reservations.add_operation(token, self._owner, op_id)

@@ -153,9 +153,13 @@ class Subscription(graphene.ObjectType):  # type: ignore[misc]
         """Notify the subscribers of ``group`` (all of this class's when None).
 
         The payload is packed here, so one that cannot travel raises here.
-        From code running on an event loop it returns the scheduled task
-        (await it, or let it run); from sync code it sends before returning.
-        Calls made one after another reach the layer in that order.
+        On an event loop a queryset not evaluated yet is the exception (Django
+        refuses queries there): it is evaluated in Django's sync thread just
+        before the send, but the rest of the payload is still checked here,
+        so only a database error comes later, from the returned task. From
+        code running on an event loop it returns the scheduled task (await
+        it, or let it run); from sync code it sends before returning. Calls
+        made one after another reach the layer in that order.
         """
         name = cls._group_name(group)
         packed = layer_messages.pack_now(payload)
@@ -183,15 +187,19 @@ class Subscription(graphene.ObjectType):  # type: ignore[misc]
 
         Subscribers then never hear of rows they cannot read yet, nor of rows
         that were rolled back. The payload is packed here, so a value that
-        cannot travel raises here; outside a transaction it is sent at once
-        (Django's ``transaction.on_commit``). Call it from sync code, where
-        Django transactions live; ``using`` names the database.
+        cannot travel raises here, as does a missing ``CHANNEL_LAYERS``;
+        outside a transaction it is sent at once (Django's
+        ``transaction.on_commit``). A layer that fails when the commit comes
+        is logged, not raised: the data is saved by then. Call it from sync
+        code, where Django transactions live; ``using`` names the database.
         """
         name = cls._group_name(group)
+        layer_messages.channel_layer()
         packed = layer_messages.pack_now(payload)
         message = layer_messages.broadcast_message(name, packed)  # type: ignore[arg-type]
         transaction.on_commit(
-            functools.partial(layer_messages.send, name, message, payload), using=using
+            functools.partial(layer_messages.send_after_commit, name, message, payload),
+            using=using,
         )
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import graphene
 import pytest
@@ -87,3 +88,62 @@ async def test_an_unpackable_payload_raises_at_the_call_not_at_commit():
             OnCommitted.broadcast_on_commit(payload=object())
 
     await asyncio.to_thread(work)
+
+
+# ------------------------------------------- a layer that is down at commit
+
+
+@pytest.fixture
+def unreachable_layer():
+    """channels_redis pointed at a port where nothing listens."""
+    from tests.e2e.support import free_port
+    from tests.redis.layers import CORE, layer_config
+    from tests.redis.support import default_layer
+
+    config = layer_config(CORE, f"redis://127.0.0.1:{free_port()}/0", "cgws-down:")
+    with default_layer(config) as layer:
+        yield layer
+
+
+def test_a_layer_down_at_commit_is_logged_not_raised(unreachable_layer, caplog):
+    with caplog.at_level(logging.ERROR, logger="channels_graphql_ws.broadcast"):
+        with transaction.atomic():
+            OnCommitted.broadcast_on_commit(payload=1)
+        # Outside a transaction the send happens at once, with the same care.
+        OnCommitted.broadcast_on_commit(payload=2)
+    failures = [r for r in caplog.records if "after its transaction committed" in r.getMessage()]
+    assert len(failures) == 2
+    assert all(r.exc_info and "Connect" in repr(r.exc_info[1]) for r in failures)
+
+
+def test_failures_at_commit_are_logged_within_a_budget(unreachable_layer, caplog, monkeypatch):
+    from channels_graphql_ws import broadcast
+
+    budget = broadcast.LogBudget(burst=2, window=3600)
+    monkeypatch.setattr(broadcast, "_send_failures", budget)
+    with caplog.at_level(logging.ERROR, logger="channels_graphql_ws.broadcast"):
+        for value in range(5):
+            with transaction.atomic():
+                OnCommitted.broadcast_on_commit(payload=value)
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 2
+    assert budget.suppressed == 3
+
+
+def test_a_missing_layer_still_raises_at_the_call():
+    from channels.layers import channel_layers
+    from django.test import override_settings
+
+    from channels_graphql_ws.broadcast import ChannelLayerNotConfiguredError
+
+    saved = dict(channel_layers.backends)
+    channel_layers.backends.clear()
+    try:
+        with (
+            override_settings(CHANNEL_LAYERS={}),
+            pytest.raises(ChannelLayerNotConfiguredError),
+            transaction.atomic(),
+        ):
+            OnCommitted.broadcast_on_commit(payload=1)
+    finally:
+        channel_layers.backends.clear()
+        channel_layers.backends.update(saved)

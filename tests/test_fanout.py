@@ -20,7 +20,7 @@ import pytest
 from channels.layers import InMemoryChannelLayer
 
 import channels_graphql_ws
-from channels_graphql_ws import broadcast, serializer
+from channels_graphql_ws import broadcast, notifications, serializer
 from channels_graphql_ws.fanout import ProcessFanout
 from tests.consumer.support import Client, consumer_class
 
@@ -33,7 +33,7 @@ class Recorder:
         self.payloads: list[Any] = []
         self.fail_first = fail_first
 
-    def deliver(self, group: str, notification: broadcast.Notification) -> None:
+    def deliver(self, group: str, notification: notifications.Notification) -> None:
         if self.fail_first:
             self.fail_first -= 1
             raise RuntimeError("a listener failed")
@@ -77,7 +77,7 @@ async def test_the_receiving_task_is_restarted_after_a_failure(caplog: Any) -> N
 
 def test_notifications_give_each_taker_its_own_payload() -> None:
     payload = {"author": "ann", "tags": ["a"]}
-    notification = broadcast.Notification(
+    notification = notifications.Notification(
         serializer.pack(payload), serializer.unpack(serializer.pack(payload))
     )
     first, second = notification.take(), notification.take()

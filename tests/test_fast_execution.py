@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import decimal
 import enum
 
 import graphene
 import pytest
+from graphene.types.generic import GenericScalar
 from graphql import execute, parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -180,3 +182,184 @@ records = st.fixed_dictionaries(
 @given(st.lists(records, max_size=4))
 def test_random_values_give_stock_results(items):
     assert_same(f"{{ items {{ {FIELDS} }} things {{ id name price }} }}", items)
+
+
+# ------------------------------------ interfaces, unions and custom scalars
+
+
+class Shout(graphene.Scalar):
+    """Upper-cases strings, refuses everything else (serialize raises)."""
+
+    @staticmethod
+    def serialize(value):
+        if not isinstance(value, str):
+            raise ValueError(f"Shout cannot represent {value!r}")
+        return value.upper()
+
+
+class Halved(graphene.Scalar):
+    """Halves numbers; None for odd integers (graphql-core refuses a nullish serialization)."""
+
+    @staticmethod
+    def serialize(value):
+        if isinstance(value, int) and value % 2:
+            return None
+        return value / 2
+
+
+class Boxed(graphene.Scalar):
+    """Returns a value that is not a plain scalar: a dict."""
+
+    @staticmethod
+    def serialize(value):
+        return {"boxed": value}
+
+
+class Named(graphene.Interface):
+    id = graphene.Int()
+    name = graphene.String()
+    shout = Shout()
+
+    @classmethod
+    def resolve_type(cls, instance, info):
+        kind = instance.get("kind") if isinstance(instance, dict) else None
+        return {"person": Person, "robot": Robot}.get(kind)
+
+
+class Person(graphene.ObjectType):
+    class Meta:
+        interfaces = (Named,)
+
+    age = graphene.Int(required=True)
+    halved = Halved()
+    friend = graphene.Field(Named)
+
+
+class Robot(graphene.ObjectType):
+    class Meta:
+        interfaces = (Named,)
+
+    model = graphene.String()
+    boxed = Boxed()
+    payload = graphene.JSONString()
+    extra = GenericScalar()
+    built = graphene.Date()
+
+
+class Anything(graphene.Union):
+    class Meta:
+        types = (Person, Robot, Item)
+
+    @classmethod
+    def resolve_type(cls, instance, info):
+        kind = instance.get("kind") if isinstance(instance, dict) else None
+        return {"person": Person, "robot": Robot, "item": Item}.get(kind)
+
+
+class AbstractQuery(graphene.ObjectType):
+    named = graphene.List(Named)
+    anything = graphene.List(Anything)
+
+    @staticmethod
+    def resolve_named(root, info):
+        return info.context["items"]
+
+    @staticmethod
+    def resolve_anything(root, info):
+        return info.context["items"]
+
+
+ABSTRACT_SCHEMA = graphene.Schema(query=AbstractQuery, types=[Person, Robot, Item]).graphql_schema
+
+ABSTRACT_QUERIES = [
+    "{ named { __typename id name shout ... on Person { age halved } ... on Robot { model } } }",
+    "{ named { id ... on Person { friend { __typename name ... on Robot { boxed } } } } }",
+    "{ anything { __typename ... on Named { id name } ... on Item { price name } } }",
+    "{ anything { ... on Robot { boxed payload extra built } ... on Person { halved shout } } }",
+    "{ named { ...N } anything { ...N } } fragment N on Named { n: name shout id }",
+]
+
+PERSON = {"kind": "person", "id": 1, "name": "ann", "shout": "hey", "age": 30, "halved": 4}
+ROBOT = {
+    "kind": "robot",
+    "id": 2,
+    "name": "r2",
+    "shout": "beep",
+    "model": "astromech",
+    "boxed": 5,
+    "payload": {"a": [1, 2]},
+    "extra": {"x": (1, 2)},
+    "built": datetime.date(1977, 5, 25),
+}
+ITEM = dict(ORDINARY, kind="item")
+
+ABSTRACT_VALUES = [
+    [PERSON, ROBOT, ITEM],
+    [dict(PERSON, halved=3, shout=7, age=None), dict(ROBOT, built="not a date", boxed=None)],
+    [dict(PERSON, friend=ROBOT), dict(PERSON, friend=dict(PERSON, name=None))],
+    [dict(PERSON, id="7", name=12, halved=2.5), dict(ROBOT, shout=None, payload=float("nan"))],
+    [{"kind": "unknown", "id": 1}, dict(PERSON, kind=None)],  # resolve_type finds nothing
+    [dict(PERSON, friend={"kind": "nobody"}), {}],
+]
+
+
+def run_abstract(query, items, *, fast):
+    kwargs = {}
+    if fast:
+        kwargs = {"execution_context_class": FastExecutionContext, "is_awaitable": is_awaitable}
+    result = execute(ABSTRACT_SCHEMA, parse(query), context_value={"items": items}, **kwargs)
+    if asyncio.iscoroutine(result):
+        result = asyncio.run(result)
+    return result.data, [error.formatted for error in result.errors or ()]
+
+
+@pytest.mark.parametrize("query", ABSTRACT_QUERIES)
+@pytest.mark.parametrize("items", ABSTRACT_VALUES)
+def test_interfaces_unions_and_custom_scalars_give_stock_results(query, items):
+    assert run_abstract(query, items, fast=True) == run_abstract(query, items, fast=False)
+
+
+def test_the_shortcut_serves_custom_scalars_of_objects_behind_an_abstract_type():
+    """Objects reached through an interface or a union still take the shortcut."""
+    calls = []
+
+    class Counting(FastExecutionContext):
+        def build_resolve_info(self, *args, **kwargs):
+            calls.append(args[1][0].name.value)
+            return super().build_resolve_info(*args, **kwargs)
+
+    result = execute(
+        ABSTRACT_SCHEMA,
+        parse("{ named { id name shout ... on Person { age halved } } }"),
+        context_value={"items": [PERSON] * 5},
+        execution_context_class=Counting,
+    )
+    assert not result.errors
+    assert result.data["named"][0] == {
+        "id": 1,
+        "name": "ann",
+        "shout": "HEY",
+        "age": 30,
+        "halved": 2.0,
+    }
+    assert calls == ["named"]
+
+
+mixed = st.one_of(
+    scalars,
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+    st.sampled_from(["person", "robot", "item"]),
+)
+abstract_records = st.fixed_dictionaries(
+    {"kind": st.sampled_from(["person", "robot", "item", "other"])},
+    optional={
+        name: mixed
+        for name in ("id", "name", "shout", "age", "halved", "model", "boxed", "extra", "price")
+    },
+)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.lists(abstract_records, max_size=4), st.sampled_from(ABSTRACT_QUERIES))
+def test_random_values_behind_abstract_types_give_stock_results(items, query):
+    assert run_abstract(query, items, fast=True) == run_abstract(query, items, fast=False)

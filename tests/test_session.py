@@ -19,8 +19,8 @@ from graphql import GraphQLSchema
 
 import channels_graphql_ws
 from channels_graphql_ws import execution, operations, serializer
-from channels_graphql_ws.broadcast import Notification
 from channels_graphql_ws.dict_as_object import DictAsObject
+from channels_graphql_ws.notifications import Notification
 from channels_graphql_ws.operations import Operations
 from channels_graphql_ws.session import OperationSession
 
@@ -125,6 +125,7 @@ class FakeHost:
 
     mask_internal_errors = False
     max_document_length = None
+    max_document_tokens = None
     max_document_depth = None
     max_document_fields = None
     introspection = True
@@ -228,8 +229,10 @@ async def test_setups_run_in_arrival_order_so_a_query_sent_next_finds_the_subscr
     session, sink, _, _ = build(hooks)
     await start(session, sink, "s", SUBSCRIPTION)
     await start(session, sink, "q", "{ live }")
-    await settle()
-    await asyncio.sleep(0.05)
+    for _ in range(100):  # a new document is prepared in a worker thread
+        if sink.of("q"):
+            break
+        await asyncio.sleep(0.01)
     assert hooks.seen_by_query == [1]
     kinds = [entry[:2] for entry in sink.sent]
     assert kinds.index(("confirmation", "s")) < kinds.index(("result", "q"))
@@ -347,5 +350,9 @@ async def test_a_query_that_fails_outside_its_resolvers_is_answered_with_an_erro
 
     sink.send_result = failing_send  # type: ignore[method-assign]
     await start(session, sink, "q", "{ live }")
+    for _ in range(100):  # a new document is prepared in a worker thread
+        if sink.of("q"):
+            break
+        await asyncio.sleep(0.01)
     assert sink.of("q") == ["error"]
     assert not session.records

@@ -67,17 +67,81 @@ async def test_fields_count_with_fragments_expanded_and_aliases(make_client):
     assert len(payload["data"]) == 6
 
 
-async def test_a_long_document_gets_an_error_and_validation_errors_come_first(make_client):
+async def test_a_long_document_is_refused_before_it_is_parsed(make_client):
     client = make_client(consumer_class(max_document_length=50))
     await client.connect_and_init()
     long_query = "{ hello" + " " * 60 + "}"
     await client.subscribe("long", long_query)
     message = await client.receive()
     assert message["payload"][0]["extensions"] == {"code": "MAX_DOCUMENT_LENGTH"}
-    # A long document with a validation error reports the validation error.
-    await client.subscribe("bad", "{ nope" + " " * 60 + "}")
-    message = await client.receive()
+    # Not even parsed: a syntax error or a validation error does not show.
+    for op_id, broken in (("bad", "{ nope"), ("syntax", "{ {")):
+        await client.subscribe(op_id, broken + " " * 60 + "}")
+        message = await client.receive()
+        assert message["payload"][0]["extensions"] == {"code": "MAX_DOCUMENT_LENGTH"}
+    # The depth limit still comes after validation errors.
+    deep = make_client(consumer_class(max_document_depth=1))
+    await deep.connect_and_init()
+    await deep.subscribe("nope", "{ __schema { nope { name } } }")
+    message = await deep.receive()
     assert "Cannot query field 'nope'" in message["payload"][0]["message"]
+
+
+async def test_a_document_with_too_many_tokens_is_refused_before_it_is_parsed(make_client):
+    client = make_client(consumer_class(max_document_tokens=5))
+    await client.connect_and_init()
+    await client.subscribe("many", "{ hello hello hello hello }")  # 6 tokens
+    message = await client.receive()
+    assert message["type"] == "error" and message["id"] == "many"
+    assert message["payload"][0]["extensions"] == {"code": "MAX_DOCUMENT_TOKENS"}
+    await client.subscribe("broken", "{ { { { { {")
+    message = await client.receive()
+    assert message["payload"][0]["extensions"] == {"code": "MAX_DOCUMENT_TOKENS"}
+    payload = await client.execute("ok", "{ hello }")
+    assert payload == {"data": {"hello": "Hello, world!"}}
+
+
+async def test_the_defaults_refuse_a_document_too_costly_to_validate(make_client):
+    """6 KB of repeated fields: seconds of graphql-core validation, refused in milliseconds."""
+    client = make_client(consumer_class())
+    await client.connect_and_init()
+    await client.subscribe("nasty", "{" + " hello" * 1000 + "}")
+    message = await client.receive()
+    assert message["type"] == "error" and message["id"] == "nasty"
+    assert message["payload"][0]["extensions"] == {"code": "MAX_VALIDATION_COST"}
+    # 100 repeats are fine.
+    payload = await client.execute("fine", "{" + " hello" * 100 + "}")
+    assert payload == {"data": {"hello": "Hello, world!"}}
+
+
+async def test_a_long_fragment_chain_gets_a_limit_error_not_a_recursion_error(make_client):
+    """graphql-core before 3.2.9 validates 900 chained fragments; measuring them recursed.
+
+    Newer ones abort such a validation themselves, so only the oldest
+    graphql-core we allow (tox env graphqlcore320) shows the recursion.
+    """
+    count = 900
+    chain = "".join(f"fragment C{i} on Query {{ ...C{i + 1} }}\n" for i in range(count))
+    query = "{ ...C0 }\n" + chain + f"fragment C{count} on Query {{ hello }}"
+    client = make_client(consumer_class())
+    await client.connect_and_init()
+    await client.subscribe("chain", query)
+    message = await client.receive()
+    assert message["type"] == "error" and message["id"] == "chain"
+    assert message["payload"][0]["extensions"] == {"code": "MAX_VALIDATION_COST"}
+    # A short chain is fine on every graphql-core.
+    short = "{ ...C0 }\n" + chain.split("fragment C5 ")[0] + "fragment C5 on Query { hello }"
+    assert await client.execute("short", short) == {"data": {"hello": "Hello, world!"}}
+
+
+async def test_a_deeply_nested_document_is_an_error_and_the_socket_lives(make_client):
+    client = make_client(consumer_class(max_document_depth=None))
+    await client.connect_and_init()
+    await client.subscribe("deep", "{ __typename " + "{ a " * 3000 + "}" * 3001)
+    message = await client.receive()
+    assert message["type"] == "error" and message["id"] == "deep"
+    assert "nested too deeply" in message["payload"][0]["message"].lower()
+    assert await client.execute("ok", "{ hello }") == {"data": {"hello": "Hello, world!"}}
 
 
 async def test_legacy_reports_a_limit_like_a_validation_error(make_client):

@@ -17,7 +17,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 import channels_graphql_ws
-from channels_graphql_ws import broadcast, serializer
+from channels_graphql_ws import notifications, serializer
 
 from .support import Client, consumer_class
 
@@ -127,7 +127,7 @@ async def test_with_middleware_publish_runs_per_subscriber_despite_the_opt_in() 
 
 
 async def test_a_shared_result_whose_computer_is_cancelled_is_computed_by_the_next() -> None:
-    notification = broadcast.Notification(serializer.pack({"n": 1}), {"n": 1})
+    notification = notifications.Notification(serializer.pack({"n": 1}), {"n": 1})
     started = asyncio.Event()
     computed: list[str] = []
 

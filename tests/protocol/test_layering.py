@@ -136,9 +136,13 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
     "graphql_ws_consumer": frozenset({"consumer"}),
     "dict_as_object": frozenset(),
     "serializer": frozenset(),
-    "execution": frozenset({"fast_execution", "protocol"}),
+    "execution": frozenset({"documents", "fast_execution", "limits", "protocol"}),
+    "documents": frozenset({"limits"}),
+    "limits": frozenset(),
     "fast_execution": frozenset(),
-    "operations": frozenset({"execution", "protocol", "sync_thread", "thread_execution"}),
+    "operations": frozenset(
+        {"documents", "execution", "limits", "protocol", "sync_thread", "thread_execution"}
+    ),
     "sync_thread": frozenset(),
     "field_placement": frozenset({"execution", "fast_execution", "sync_thread"}),
     "thread_execution": frozenset({"execution", "field_placement", "sync_thread"}),
@@ -147,7 +151,7 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
     "subscription": frozenset({"broadcast", "sync_thread"}),
     "broadcast": frozenset({"serializer"}),
     "fanout": frozenset({"broadcast"}),
-    "config": frozenset({"execution", "graphiql", "operations", "protocol"}),
+    "config": frozenset({"execution", "graphiql", "limits", "operations", "protocol"}),
     "graphiql": frozenset(),
     "http_transport": frozenset(
         {"graphiql", "http_streams", "operations", "protocol", "sse_single"}
@@ -188,6 +192,8 @@ NO_CHANNELS = frozenset(
         "thread_execution",
         "field_placement",
         "fast_execution",
+        "documents",
+        "limits",
         "http_streams",
         "reservations",
     }
