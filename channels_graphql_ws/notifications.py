@@ -16,7 +16,8 @@ from typing import Any, Generic, TypeVar
 
 from . import serializer
 
-log = logging.getLogger(__name__)
+# The queue's warnings keep the logger name they always had (log filters use it).
+log = logging.getLogger("channels_graphql_ws.broadcast")
 
 
 #: Payload types every subscriber may share: nothing in them can be changed.

@@ -103,9 +103,23 @@ def make_consumer(
     async def on_disconnect(self: Any, code: int) -> None:
         events.disconnects.append(code)
 
-    cls = consumer_class(schema=schema, **settings)
+    cls = consumer_class(schema=schema, confirm_subscriptions=True, **settings)
     cls.on_disconnect = on_disconnect  # type: ignore[method-assign]
     return cls, sub
+
+
+async def subscribe_live(client: Client, subprotocol: str, op_id: str) -> None:
+    """Subscribe and wait for the confirmation: the subscription is live."""
+    await client.send(subscribe_message(subprotocol, op_id, "subscription { onEvent { value } }"))
+    confirmation = await client.receive()
+    assert confirmation["id"] == op_id and confirmation["payload"] == {"data": None}, confirmation
+
+
+async def until(condition: Any, within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.01)
 
 
 def subscribe_message(subprotocol: str, op_id: str, query: str) -> dict[str, Any]:
@@ -151,8 +165,7 @@ async def test_a_query_result_that_cannot_be_encoded_is_an_error_not_a_crash(
     events = Events()
     cls, sub = make_consumer(events)
     client = await connect(make_client, cls, subprotocol)
-    await client.send(subscribe_message(subprotocol, "live", "subscription { onEvent { value } }"))
-    await asyncio.sleep(0.05)
+    await subscribe_live(client, subprotocol, "live")
     assert events.subscribed == 1
 
     await client.send(subscribe_message(subprotocol, "q", f"{{ {field} }}"))
@@ -166,9 +179,8 @@ async def test_a_query_result_that_cannot_be_encoded_is_an_error_not_a_crash(
     assert message["id"] == "live" and message["payload"] == {"data": {"onEvent": {"value": 1}}}
 
     await client.disconnect()
-    await asyncio.sleep(0.05)
+    await until(lambda: events.disconnects == [1000])
     assert events.unsubscribed == 1
-    assert events.disconnects == [1000]
 
 
 @SUBPROTOCOLS
@@ -206,8 +218,7 @@ async def test_a_notification_that_cannot_be_encoded_ends_the_subscription_with_
     events = Events()
     cls, sub = make_consumer(events, publish_value=bad_value)
     client = await connect(make_client, cls, subprotocol)
-    await client.send(subscribe_message(subprotocol, "s", "subscription { onEvent { value } }"))
-    await asyncio.sleep(0.05)
+    await subscribe_live(client, subprotocol, "s")
     await sub.broadcast_async(payload=1)
     assert (await client.receive())["payload"] == {"data": {"onEvent": {"value": 1}}}
 
@@ -219,14 +230,12 @@ async def test_a_notification_that_cannot_be_encoded_ends_the_subscription_with_
     # Nothing more for that id; the socket goes on and the id is free again.
     await sub.broadcast_async(payload=2)
     await client.assert_no_messages(0.1)
-    await client.send(subscribe_message(subprotocol, "s", "subscription { onEvent { value } }"))
-    await asyncio.sleep(0.05)
+    await subscribe_live(client, subprotocol, "s")
     await sub.broadcast_async(payload=3)
     assert (await client.receive())["payload"] == {"data": {"onEvent": {"value": 3}}}
     await client.disconnect()
-    await asyncio.sleep(0.05)
+    await until(lambda: events.unsubscribed == 2)
     assert events.subscribed == 2
-    assert events.unsubscribed == 2
 
 
 async def test_no_nan_or_infinity_ever_reaches_the_wire(make_client: Any) -> None:

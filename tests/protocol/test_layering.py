@@ -141,16 +141,26 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
     "limits": frozenset(),
     "fast_execution": frozenset(),
     "operations": frozenset(
-        {"documents", "execution", "limits", "protocol", "sync_thread", "thread_execution"}
+        {
+            "documents",
+            "execution",
+            "limits",
+            "log_budget",
+            "protocol",
+            "sync_thread",
+            "thread_execution",
+        }
     ),
     "sync_thread": frozenset(),
     "field_placement": frozenset({"execution", "fast_execution", "sync_thread"}),
     "thread_execution": frozenset({"execution", "field_placement", "sync_thread"}),
-    "lifecycle": frozenset({"broadcast", "operations", "protocol", "subscription"}),
-    "session": frozenset({"broadcast", "lifecycle", "operations", "protocol"}),
+    "lifecycle": frozenset({"notifications", "operations", "protocol", "subscription"}),
+    "session": frozenset({"lifecycle", "notifications", "operations", "protocol"}),
     "subscription": frozenset({"broadcast", "sync_thread"}),
-    "broadcast": frozenset({"serializer"}),
-    "fanout": frozenset({"broadcast"}),
+    "broadcast": frozenset({"log_budget", "serializer"}),
+    "notifications": frozenset({"serializer"}),
+    "log_budget": frozenset(),
+    "fanout": frozenset({"broadcast", "notifications"}),
     "config": frozenset({"execution", "graphiql", "limits", "operations", "protocol"}),
     "graphiql": frozenset(),
     "http_transport": frozenset(
@@ -167,6 +177,7 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
             "execution",
             "fanout",
             "http_transport",
+            "notifications",
             "operations",
             "protocol",
             "session",
@@ -194,6 +205,7 @@ NO_CHANNELS = frozenset(
         "fast_execution",
         "documents",
         "limits",
+        "log_budget",
         "http_streams",
         "reservations",
     }
