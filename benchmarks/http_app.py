@@ -51,6 +51,9 @@ class OursHttpConsumer(channels_graphql_ws.GraphqlConsumer):
     """The library's consumer as users configure it, over HTTP."""
 
     schema = schema
+    # The default (sync code in Django's thread); BENCH_SYNC_IN_THREAD=0
+    # measures everything on the loop.
+    sync_code_in_thread = os.environ.get("BENCH_SYNC_IN_THREAD", "1") != "0"
 
 
 class BareHttpConsumer(AsyncHttpConsumer):  # type: ignore[misc]
