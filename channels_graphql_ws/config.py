@@ -44,6 +44,11 @@ class ConsumerConfig:
     #: closed with 1011 (graphql-transport-ws only: legacy clients never answer
     #: ``ka``). None: never.
     pong_timeout: ClassVar[float | None] = None
+    #: On the process's first connection, move the objects made while starting
+    #: out of the cycle collector's sight (``gc.freeze``), so its full
+    #: collections, which pause every connection, walk only newer objects
+    #: (see ``collector``). False: leave the collector as it is.
+    freeze_startup_objects: ClassVar[bool] = True
     #: Largest incoming frame in bytes (close 1009 above it); None: no limit.
     max_message_size: ClassVar[int | None] = 1024 * 1024
     #: Operations running at the same time per connection (queries and

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from graphql import GraphQLSchema
 from graphql.execution import MiddlewareManager
 
-from . import broadcast, notifications
+from . import broadcast, collector, notifications
 from .config import ConsumerConfig
 from .dict_as_object import DictAsObject
 from .fanout import LayerErrorsWaitedOut, ProcessFanout, fanout_for
@@ -151,6 +152,24 @@ class GraphqlWsConsumer(ConsumerConfig, LayerErrorsWaitedOut, AsyncJsonWebsocket
         """Take an already decoded message (kept for code that calls it directly)."""
         if self._protocol is not None:
             await self._apply(self._protocol.receive_message(content))
+
+    @classmethod
+    def as_asgi(cls, **initkwargs: Any) -> Any:
+        """Channels' per-connection application, freezing start-up objects first.
+
+        The freeze (``freeze_startup_objects``) comes before the first
+        consumer exists: whatever is frozen is never collected, and a
+        connection's objects are reference cycles that must go with it.
+        """
+        app = super().as_asgi(**initkwargs)
+
+        async def application(scope: Any, receive: Any, send: Any) -> Any:
+            if cls.freeze_startup_objects:
+                collector.freeze_startup_objects()
+            return await app(scope, receive, send)
+
+        functools.update_wrapper(application, app)
+        return application
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:

@@ -25,8 +25,10 @@ from graphql import (
     validate,
 )
 
+from .collector import collector_paused
 from .limits import (
     DEFAULT_MAX_VALIDATION_COST,
+    VALIDATION_RULES,
     DocumentLimits,
     DocumentShape,
     _detached,
@@ -179,7 +181,7 @@ def _study(
     if limit is not None and facts.cost > limit:
         return facts
     try:
-        errors = validate(schema, document)
+        errors = validate(schema, document, VALIDATION_RULES)
     except RecursionError:
         errors = [GraphQLError("Document is nested too deeply.")]
     if errors:
@@ -204,7 +206,7 @@ class DocumentCache:
     """
 
     def __init__(
-        self, max_entries: int = 1000, max_chars: int = 10_000_000, max_tokens: int = 50_000
+        self, max_entries: int = 1000, max_chars: int = 10_000_000, max_tokens: int = 20_000
     ) -> None:
         self.max_entries = max_entries
         self.max_chars = max_chars
@@ -280,11 +282,17 @@ class DocumentCache:
         if ready is not None:
             return ready
         loop = asyncio.get_running_loop()
-        work = functools.partial(self.prepare, schema, query, limits)
+        work = functools.partial(self._prepare_in_worker, schema, query, limits)
         if turn is None:
             return await loop.run_in_executor(_worker(), work)
         async with turn:
             return await loop.run_in_executor(_worker(), work)
+
+    def _prepare_in_worker(
+        self, schema: GraphQLSchema, query: str, limits: DocumentLimits
+    ) -> PreparedDocument:
+        with collector_paused():
+            return self.prepare(schema, query, limits)
 
     def _store(self, key: tuple[GraphQLSchema, str], facts: _Facts) -> None:
         length = len(key[1])

@@ -27,6 +27,8 @@ from graphql import (
 from graphql.pyutils import Path, Undefined
 from graphql.pyutils import is_awaitable as default_is_awaitable
 
+from .node_memo import MISSING, NodeMemo
+
 _PLAIN_VALUE_TYPES = frozenset({str, int, float, bool, type(None), dict, list, tuple})
 #: Values the shortcut hands to a scalar's ``serialize``; anything else takes
 #: graphql-core's path (enums, Decimals, awaitables, custom objects).
@@ -171,21 +173,17 @@ class FastExecutionContext(_StockExecutionContext or object):  # type: ignore[mi
         if len(field_nodes) != 1:
             return None
         node = field_nodes[0]
-        key = (id(parent_type), id(node))
-        cached = _leaf_plans.get(key)
-        if cached is not None and cached[0] is parent_type and cached[1] is node:
-            return cached[2]
+        cached = _leaf_plans.get(parent_type, node)
+        if cached is not MISSING:
+            return cached
         plan = _plan_leaf_uncached(parent_type, node)
-        if len(_leaf_plans) >= _LEAF_PLANS_LIMIT:
-            _leaf_plans.clear()
-        # The type and node are kept with the plan, so their ids stay theirs.
-        _leaf_plans[key] = (parent_type, node, plan)
+        _leaf_plans.put(parent_type, node, value=plan)
         return plan
 
 
-#: Plans by (type, field node), shared by executions of cached documents.
-_leaf_plans: dict[tuple[int, int], tuple[Any, FieldNode, _LeafPlan | None]] = {}
-_LEAF_PLANS_LIMIT = 4096
+#: Plans by type and field node, shared by executions of cached documents
+#: while the document lives.
+_leaf_plans: NodeMemo[_LeafPlan | None] = NodeMemo()
 
 
 def _plan_leaf_uncached(parent_type: GraphQLObjectType, node: FieldNode) -> _LeafPlan | None:

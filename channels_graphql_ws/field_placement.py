@@ -16,7 +16,6 @@ from typing import Any
 import graphql
 from django.db.models import Model
 from graphql import (
-    DocumentNode,
     FieldNode,
     FragmentSpreadNode,
     GraphQLObjectType,
@@ -32,6 +31,7 @@ from graphql import (
 )
 
 from . import fast_execution
+from .node_memo import MISSING, NodeMemo
 from .sync_thread import is_async_callable
 
 # ------------------------------------------------------- where fields run
@@ -42,10 +42,12 @@ _DEFAULT = 2  # a dict key or attribute read (graphene's or graphql-core's defau
 _SYNC = 3  # anything else: user code, graphene-django's list and connection resolvers
 
 _field_kinds: dict[int, tuple[Any, int]] = {}
-_selection_verdicts: dict[tuple[int, ...], tuple[Any, bool]] = {}
-_root_verdicts: dict[tuple[int, str | None], tuple[DocumentNode, bool]] = {}
-#: Entries past which a cache above is emptied (the ids of what it keeps stay theirs).
+#: Entries past which ``_field_kinds`` is emptied (the ids of what it keeps stay theirs).
 _CACHE_LIMIT = 4096
+# Verdicts about documents and field nodes, kept only while the nodes live.
+_selection_verdicts: NodeMemo[bool] = NodeMemo()
+#: By schema and document: the verdict for each operation name asked about.
+_root_verdicts: NodeMemo[dict[str | None, bool]] = NodeMemo()
 
 
 def _resolver_kind(resolve: Any) -> int:
@@ -124,23 +126,16 @@ def _selection_needs_thread(
     Type conditions are not followed precisely: a field selected under another
     type's condition may count, which only costs a hop that was not needed.
     """
-    key = (id(object_type), *map(id, field_nodes))
-    cached = _selection_verdicts.get(key)
-    # Identity, not ==: AST nodes compare deeply, and the ids are what must match.
-    if cached is not None and all(
-        kept is current
-        for kept, current in zip(cached[0], (object_type, *field_nodes), strict=True)
-    ):
-        return cached[1]
+    cached = _selection_verdicts.get(object_type, *field_nodes)
+    if cached is not MISSING:
+        return cached
     names: set[str] = set()
     for node in field_nodes:
         _selected_field_names(object_type, node.selection_set, info.fragments, names, set())
     verdict = any(
         field_kind(object_type, name) == _SYNC for name in names if name in object_type.fields
     )
-    if len(_selection_verdicts) >= _CACHE_LIMIT:
-        _selection_verdicts.clear()
-    _selection_verdicts[key] = ((object_type, *field_nodes), verdict)
+    _selection_verdicts.put(object_type, *field_nodes, value=verdict)
     return verdict
 
 

@@ -32,13 +32,13 @@ from graphql.execution import MiddlewareManager
 from . import execution
 from .field_placement import (
     _ASYNC,
-    _CACHE_LIMIT,
     _completion_needs_thread,
     _field_may_run_on_loop,
     _root_verdicts,
     _selected_field_names,
     field_kind,
 )
+from .node_memo import MISSING
 from .sync_thread import batcher
 
 
@@ -224,10 +224,13 @@ def starts_on_loop(
     to run. Anything else (a sync or default root field, an operation that
     cannot be picked) starts in the thread.
     """
-    key = (id(document), operation_name)
-    cached = _root_verdicts.get(key)
-    if cached is not None and cached[0] is document:
-        return cached[1]
+    verdicts = _root_verdicts.get(schema, document)
+    if verdicts is MISSING:
+        verdicts = {}
+        _root_verdicts.put(schema, document, value=verdicts)
+    cached = verdicts.get(operation_name)
+    if cached is not None:
+        return cached
     verdict = False
     operation = get_operation_ast(document, operation_name)
     if operation is not None:
@@ -242,9 +245,7 @@ def starts_on_loop(
             _selected_field_names(root_type, operation.selection_set, fragments, names, set())
             kinds = [field_kind(root_type, name) for name in names if name in root_type.fields]
             verdict = bool(kinds) and all(kind == _ASYNC for kind in kinds)
-    if len(_root_verdicts) >= _CACHE_LIMIT:
-        _root_verdicts.clear()
-    _root_verdicts[key] = (document, verdict)
+    verdicts[operation_name] = verdict
     return verdict
 
 

@@ -137,9 +137,11 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
     "dict_as_object": frozenset(),
     "serializer": frozenset(),
     "execution": frozenset({"documents", "fast_execution", "limits", "protocol"}),
-    "documents": frozenset({"limits"}),
+    "documents": frozenset({"collector", "limits"}),
+    "collector": frozenset(),
     "limits": frozenset(),
-    "fast_execution": frozenset(),
+    "fast_execution": frozenset({"node_memo"}),
+    "node_memo": frozenset(),
     "operations": frozenset(
         {
             "documents",
@@ -152,8 +154,8 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
         }
     ),
     "sync_thread": frozenset(),
-    "field_placement": frozenset({"execution", "fast_execution", "sync_thread"}),
-    "thread_execution": frozenset({"execution", "field_placement", "sync_thread"}),
+    "field_placement": frozenset({"execution", "fast_execution", "node_memo", "sync_thread"}),
+    "thread_execution": frozenset({"execution", "field_placement", "node_memo", "sync_thread"}),
     "lifecycle": frozenset({"notifications", "operations", "protocol", "subscription"}),
     "session": frozenset({"lifecycle", "notifications", "operations", "protocol"}),
     "subscription": frozenset({"broadcast", "sync_thread"}),
@@ -172,6 +174,7 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
     "consumer": frozenset(
         {
             "broadcast",
+            "collector",
             "config",
             "dict_as_object",
             "execution",
@@ -206,6 +209,8 @@ NO_CHANNELS = frozenset(
         "documents",
         "limits",
         "log_budget",
+        "node_memo",
+        "collector",
         "http_streams",
         "reservations",
     }
