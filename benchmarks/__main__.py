@@ -302,6 +302,22 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different free ports: each is held until all are picked.
+
+    Picked one after the other and released at once, the OS may hand out
+    the same port twice; the second server then fails to bind while the
+    first answers for both.
+    """
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     """End a process this run started (in its own session), politely, then for sure.
 
@@ -340,8 +356,7 @@ def running_servers(
     """``count`` fresh ``benchmarks.serve`` processes, started together; always stopped."""
     servers: list[Server] = []
     try:
-        for _ in range(count):
-            port = free_port()
+        for port in free_ports(count):
             log = logdir / f"server-{port}.log"
             with log.open("wb") as out:
                 process = subprocess.Popen(

@@ -173,7 +173,7 @@ class FastExecutionContext(_StockExecutionContext or object):  # type: ignore[mi
         if len(field_nodes) != 1:
             return None
         node = field_nodes[0]
-        cached = _leaf_plans.get(parent_type, node)
+        cached = _leaf_plans.get_one(parent_type, node)
         if cached is not MISSING:
             return cached
         plan = _plan_leaf_uncached(parent_type, node)

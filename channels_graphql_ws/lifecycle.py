@@ -222,7 +222,9 @@ class OperationOwner:
                 if not self._gate.is_set():
                     await self._gate.wait()
                 if shared_key is not None:
-                    text = await event.shared_result(shared_key, encoded_payload)
+                    text = event.ready_result(shared_key)
+                    if text is notifications.NOT_READY:
+                        text = await event.shared_result(shared_key, encoded_payload)
                     if text is not None:
                         await self._sink.send_encoded_result(record.id, text)
                     continue

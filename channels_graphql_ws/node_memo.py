@@ -46,6 +46,13 @@ class NodeMemo(Generic[Value]):
                 return cast(Value, MISSING)
         return found[2]
 
+    def get_one(self, owner: Any, node: Any) -> Value:
+        """``get`` for one node: the hot path (a leaf field of every execution)."""
+        found = self._entries.get((id(owner), id(node)))
+        if found is None or found[0] is not owner or found[1][0]() is not node:
+            return cast(Value, MISSING)
+        return found[2]
+
     def put(self, owner: Any, *nodes: Any, value: Value) -> None:
         key = (id(owner), *map(id, nodes))
         entry: tuple[Any, tuple[weakref.ref[Any], ...], Value]

@@ -23,6 +23,8 @@ log = logging.getLogger("channels_graphql_ws.broadcast")
 #: Payload types every subscriber may share: nothing in them can be changed.
 _IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
 _TAKEN = object()
+#: What ``Notification.ready_result`` returns while the result is not computed.
+NOT_READY: Any = object()
 
 
 Result = TypeVar("Result")
@@ -64,6 +66,20 @@ class Notification:
             self._payload = _TAKEN
             return payload
         return serializer.unpack(self._packed)
+
+    def ready_result(self, key: Any) -> Any:
+        """The shared result for ``key`` if already computed, else ``NOT_READY``.
+
+        Most subscribers of a broadcast find it computed: asking without a
+        coroutine is the cheap path (a failure still raises).
+        """
+        results = self._results
+        shared = results.get(key) if results is not None else None
+        if shared is None or not shared.ready.is_set() or shared.abandoned:
+            return NOT_READY
+        if shared.error is not None:
+            raise shared.error
+        return shared.value
 
     async def shared_result(self, key: Any, compute: Callable[[Any], Awaitable[Result]]) -> Result:
         """``compute(payload)`` once for every subscriber asking with the same ``key``.

@@ -41,6 +41,8 @@ from .field_placement import (
 from .node_memo import MISSING
 from .sync_thread import batcher
 
+_running_loop = asyncio._get_running_loop
+
 
 def _on_loop() -> bool:
     """Whether this thread runs an event loop (where Django refuses queries)."""
@@ -84,7 +86,10 @@ class SyncThreadExecutionContext(_ExecutionBase):  # type: ignore[misc]
         path: Any,
         *rest: Any,
     ) -> Any:
-        if _on_loop() and not _field_may_run_on_loop(parent_type, field_nodes, source):
+        # `_on_loop()`, inlined: this runs for every field of every execution.
+        if _running_loop() is not None and not _field_may_run_on_loop(
+            parent_type, field_nodes, source
+        ):
             return _hop_and_settle(
                 super().execute_field, parent_type, source, field_nodes, path, *rest
             )
@@ -99,7 +104,7 @@ class SyncThreadExecutionContext(_ExecutionBase):  # type: ignore[misc]
         result: Any,
         *rest: Any,
     ) -> Any:
-        if _on_loop() and _completion_needs_thread(return_type, info, result):
+        if _running_loop() is not None and _completion_needs_thread(return_type, info, result):
             return _hop_and_settle(
                 super().complete_value, return_type, field_nodes, info, path, result, *rest
             )
@@ -224,7 +229,7 @@ def starts_on_loop(
     to run. Anything else (a sync or default root field, an operation that
     cannot be picked) starts in the thread.
     """
-    verdicts = _root_verdicts.get(schema, document)
+    verdicts = _root_verdicts.get_one(schema, document)
     if verdicts is MISSING:
         verdicts = {}
         _root_verdicts.put(schema, document, value=verdicts)

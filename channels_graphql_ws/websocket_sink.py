@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from .protocol import OperationId, Output, SendText, ServerConnection
+from .protocol import OperationId, Output, ServerConnection
 
 
 class Socket(Protocol):
@@ -44,9 +44,9 @@ class SocketSink:
 
     async def send_encoded_result(self, op_id: OperationId, payload_json: str) -> None:
         # The hot path of a shared broadcast: its only possible output is the frame.
-        for output in self._protocol.send_encoded_result(op_id, payload_json):
-            assert isinstance(output, SendText)
-            await self._consumer._send_text(output.text)
+        frame = self._protocol.encoded_result_frame(op_id, payload_json)
+        if frame is not None:
+            await self._consumer._send_text(frame)
 
     async def send_confirmation(self, op_id: OperationId, payload: dict[str, Any]) -> None:
         await self._consumer._apply(self._protocol.send_confirmation(op_id, payload))

@@ -63,6 +63,8 @@ class ServerConnection:
         self.max_operations = max_operations
         self.state = ConnectionState.WAITING_INIT
         self._operations: dict[OperationId, OperationState] = {}
+        # The start of every result frame of a running subscription, built once.
+        self._frame_heads: dict[OperationId, str] = {}
         # Legacy starts (and stops) received before the ack, in order; replayed
         # by acknowledge().
         self._deferred: list[Subscribe | Complete] = []
@@ -259,13 +261,22 @@ class ServerConnection:
 
     def send_encoded_result(self, op_id: OperationId, payload_json: str) -> list[Output]:
         """``send_result`` for a payload already encoded as JSON text."""
+        frame = self.encoded_result_frame(op_id, payload_json)
+        return [] if frame is None else [SendText(frame)]
+
+    def encoded_result_frame(self, op_id: OperationId, payload_json: str) -> str | None:
+        """The text of ``send_encoded_result``'s one frame, or None when nothing is sent.
+
+        The hot path of a broadcast: once per subscriber per event.
+        """
         if self._operations.get(op_id) is not OperationState.RUNNING or self.closed:
-            return []
-        frame = (
-            f'{{"type": "{self.dialect.result_type}", "id": {json.dumps(op_id)}, '
-            f'"payload": {payload_json}}}'
-        )
-        return [SendText(frame)]
+            return None
+        head = self._frame_heads.get(op_id)
+        if head is None:
+            head = self._frame_heads[op_id] = (
+                f'{{"type": "{self.dialect.result_type}", "id": {json.dumps(op_id)}, "payload": '
+            )
+        return f"{head}{payload_json}}}"
 
     def send_confirmation(self, op_id: OperationId, result: dict[str, Any]) -> list[Output]:
         """A subscription's confirmation: sent even if a stop is already waiting.
@@ -283,15 +294,20 @@ class ServerConnection:
         If the client reused the id meanwhile, the new operation comes back
         as ``OperationRequested`` right after this ``complete``.
         """
-        if self._operations.pop(op_id, None) is None or self.closed:
+        if self._end(op_id) is None or self.closed:
             return []
         return [Send({"type": "complete", "id": op_id}), *self._start_reuse(op_id)]
 
     def send_error(self, op_id: OperationId, errors: list[dict[str, Any]]) -> list[Output]:
         """End an operation with an ``error`` message (it failed before running)."""
-        if self._operations.pop(op_id, None) is None or self.closed:
+        if self._end(op_id) is None or self.closed:
             return []
         return [self._error_message(op_id, errors), *self._start_reuse(op_id)]
+
+    def _end(self, op_id: OperationId) -> OperationState | None:
+        """Forget a running or stopping operation; its state, or None if it had none."""
+        self._frame_heads.pop(op_id, None)
+        return self._operations.pop(op_id, None)
 
     def _start_reuse(self, op_id: OperationId) -> list[Output]:
         """The operation that waited for ``op_id`` to end, if the client reused it."""
@@ -342,6 +358,7 @@ class ServerConnection:
             return []
         self.state = ConnectionState.CLOSED
         self._operations.clear()
+        self._frame_heads.clear()
         self._reuses.clear()
         self._deferred = []
         if reason is None:
@@ -352,6 +369,7 @@ class ServerConnection:
         """The socket is gone (the client closed it): send nothing more."""
         self.state = ConnectionState.CLOSED
         self._operations.clear()
+        self._frame_heads.clear()
         self._reuses.clear()
         self._deferred = []
 
@@ -360,7 +378,7 @@ class ServerConnection:
     def _end_with(
         self, situation: Situation, op_id: OperationId, errors: list[dict[str, Any]]
     ) -> list[Output]:
-        if self._operations.pop(op_id, None) is None or self.closed:
+        if self._end(op_id) is None or self.closed:
             return []
         answer = self.dialect.answer(situation)
         if answer is Reply.OPERATION_ERROR:
