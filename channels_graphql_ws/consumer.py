@@ -390,7 +390,13 @@ class GraphqlWsConsumer(ConsumerConfig, LayerErrorsWaitedOut, AsyncJsonWebsocket
 
 
 #: Client messages whose sync code closes stale connections in its own hops.
-_OWN_HOP_HANDLERS = {"websocket.receive": "websocket_receive", "http.request": "http_request"}
+_OWN_HOP_HANDLERS = {
+    "websocket.receive": "websocket_receive",
+    "http.request": "http_request",
+    # Every HTTP request ends with one: its handler's sync code (a stream's
+    # `unsubscribed`) hops by itself.
+    "http.disconnect": "http_disconnect",
+}
 
 
 # Decision 11: group names use the base class's prefix, read when computed.

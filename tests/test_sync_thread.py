@@ -395,3 +395,32 @@ async def test_a_lazy_iterable_from_an_async_resolver_is_iterated_in_the_thread(
     result = await plain("{ numbers }")
     assert result.errors is None, result.errors
     assert sorted(result.data["numbers"]) == sorted(ids)
+
+
+async def test_hops_go_to_the_thread_database_sync_to_async_uses():
+    from asgiref.sync import SyncToAsync
+    from channels.db import database_sync_to_async
+
+    loop = asyncio.get_running_loop()
+    ours = await sync_thread.run_in_sync_thread(
+        lambda: (threading.get_ident(), SyncToAsync.threadlocal.main_event_loop)
+    )
+    theirs = await database_sync_to_async(threading.get_ident)()
+    # The same thread, which knows the loop it serves (for `async_to_sync` there).
+    assert ours == (theirs, loop)
+    assert sync_thread._plain_sync_thread(loop) is SyncToAsync.single_thread_executor
+
+
+def test_under_async_to_sync_hops_run_in_the_sync_thread_above():
+    from asgiref.sync import async_to_sync
+
+    async def hop() -> tuple[int, bool]:
+        loop = asyncio.get_running_loop()
+        return (
+            await sync_thread.run_in_sync_thread(threading.get_ident),
+            sync_thread._plain_sync_thread(loop) is None,
+        )
+
+    # As `sync_to_async` would: back in the calling thread (where a test's
+    # transaction lives), through asgiref.
+    assert async_to_sync(hop)() == (threading.get_ident(), True)

@@ -378,3 +378,29 @@ async def test_a_server_shutting_down_cancels_the_running_query() -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await communicator.future
     assert CALLS["slow"] == "cancelled"
+
+
+@pytest.mark.parametrize("sync_code_in_thread", [True, False])
+async def test_a_request_and_its_disconnect_skip_channels_extra_hop(
+    monkeypatch: pytest.MonkeyPatch, sync_code_in_thread: bool
+) -> None:
+    # Channels closes stale database connections in a thread hop before each
+    # handler. With sync code in Django's thread, our own hops close them
+    # (decision 23): neither the request nor its disconnect pays Channels' hop.
+    # (The answer then comes from a task, so the consumer reads the
+    # disconnect that servers send after it; on the loop the query is
+    # answered inline and the consumer stops at once.)
+    import channels.consumer
+
+    hops: list[str] = []
+    original = channels.consumer.aclose_old_connections
+
+    async def counted() -> None:
+        hops.append("aclose")
+        await original()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    consumer = consumer_class(sync_code_in_thread=sync_code_in_thread)
+    answer = await post(consumer, {"query": "{ hello }"})
+    assert answer["json"] == {"data": {"hello": "Hello, world!"}}
+    assert len(hops) == (0 if sync_code_in_thread else 1)
