@@ -26,6 +26,7 @@ No Channels consumer here: the engine calls ``execute``, ``call_hook`` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import os
@@ -177,29 +178,57 @@ class SyncThreadBatcher:
             return
         self.hops += 1
         self.calls += len(calls)
+        executor = _plain_sync_thread(self.loop)
+        if executor is not None:
+            # Straight to the thread, which hands the outcomes back to the
+            # loop itself: no task and no chained futures per hop.
+            try:
+                executor.submit(self._run_there, calls)
+            except RuntimeError as failure:  # the executor was shut down
+                self._settle(calls, None, failure)
+            return
         task = self.loop.create_task(self._hop(calls))
         self._hops_in_flight.add(task)
         task.add_done_callback(self._hops_in_flight.discard)
 
-    async def _hop(self, calls: list[_Call]) -> None:
+    def _run_there(self, calls: list[_Call]) -> None:
+        """In asgiref's sync thread: run the batch, then settle it on the loop."""
+        outcomes: list[tuple[bool, Any]] | None = None
+        failure: BaseException | None = None
         try:
-            executor = _plain_sync_thread(self.loop)
-            if executor is None:
-                outcomes = await _to_sync_thread(calls)
-            else:
-                outcomes = await self.loop.run_in_executor(
-                    executor, _run_calls_there, self.loop, calls
-                )
+            outcomes = _run_calls_there(self.loop, calls)
+        except BaseException as error:
+            failure = error
+        # A closed loop refuses: nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self._settle, calls, outcomes, failure)
+
+    async def _hop(self, calls: list[_Call]) -> None:
+        """The batch through ``SyncToAsync`` (where asgiref picks another thread)."""
+        try:
+            outcomes = await _to_sync_thread(calls)
         except BaseException as failure:
+            self._settle(calls, None, failure)
+            if not isinstance(failure, Exception):
+                raise
+            return
+        self._settle(calls, outcomes, None)
+
+    @staticmethod
+    def _settle(
+        calls: list[_Call],
+        outcomes: list[tuple[bool, Any]] | None,
+        failure: BaseException | None,
+    ) -> None:
+        """Give each caller its outcome; if the hop itself failed, its failure."""
+        if outcomes is None:
             # The hop itself failed (or the loop is closing): nobody may wait forever.
             for call in calls:
                 if not call.future.done():
                     if isinstance(failure, asyncio.CancelledError):
                         call.future.cancel()
                     else:
-                        call.future.set_exception(failure)
-            if not isinstance(failure, Exception):
-                raise
+                        call.future.set_exception(failure or RuntimeError("the hop failed"))
             return
         for call, (ok, value) in zip(calls, outcomes, strict=True):
             if call.future.done():
