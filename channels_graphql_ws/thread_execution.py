@@ -285,7 +285,7 @@ async def execute_in_sync_thread(
     if starts_on_loop(schema, document, operation_name):
         outcome = start()
     else:
-        outcome = await batcher().run(start)
+        outcome = await batcher().submit(start)
     if inspect.isawaitable(outcome):
         outcome = await outcome
     return outcome

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from .protocol import OperationId, Output, ServerConnection
+from .protocol import OperationId, Output, ServerConnection, encode_message
 
 
 class Socket(Protocol):
@@ -40,7 +40,10 @@ class SocketSink:
         return self._protocol.is_active(op_id)
 
     async def send_result(self, op_id: OperationId, payload: dict[str, Any]) -> None:
-        await self._consumer._apply(self._protocol.send_result(op_id, payload))
+        # Every notification of every subscriber: the payload is encoded
+        # alone (raising on what no client can parse) and spliced into the
+        # subscription's frame, as ``send_encoded_result`` does.
+        await self.send_encoded_result(op_id, encode_message(payload))
 
     async def send_encoded_result(self, op_id: OperationId, payload_json: str) -> None:
         # The hot path of a shared broadcast: its only possible output is the frame.
