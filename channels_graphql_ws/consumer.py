@@ -14,7 +14,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any, ClassVar
 
 from channels.exceptions import StopConsumer
@@ -239,11 +239,34 @@ class GraphqlWsConsumer(ConsumerConfig, LayerErrorsWaitedOut, AsyncJsonWebsocket
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            log.debug("The socket is gone (%r); nothing more is sent.", error)
-            if self._protocol is not None:
-                self._protocol.connection_lost()
+            self._socket_gone(error)
             return False
         return True
+
+    def _start_text(self, text: str) -> Coroutine[Any, Any, bool] | None:
+        """``_send_text`` begun at once: None if it is done, else what finishes it."""
+        try:
+            rest = notifications.run_until_blocked(
+                self.base_send({"type": "websocket.send", "text": text})
+            )
+        except Exception as error:
+            self._socket_gone(error)
+            return None
+        return None if rest is None else self._finish_text(rest)
+
+    async def _finish_text(self, rest: Coroutine[Any, Any, None]) -> bool:
+        try:
+            await rest
+        except Exception as error:
+            self._socket_gone(error)
+            return False
+        return True
+
+    def _socket_gone(self, error: Exception) -> None:
+        """A send failed: the client is gone, which is a disconnect, not a failure."""
+        log.debug("The socket is gone (%r); nothing more is sent.", error)
+        if self._protocol is not None:
+            self._protocol.connection_lost()
 
     async def _close_socket(self, close: Close) -> None:
         await self._send_close(int(close.code), close.reason)

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from graphql import GraphQLResolveInfo
 
 from . import notifications, subscription
+from .direct_delivery import DirectDelivery
 from .operations import Operations, Plan, Refusal, error_log_budget, log_failure
 from .protocol import OperationId, encode_message
 
@@ -78,6 +79,18 @@ class OperationRecord:
     notifier: asyncio.Task[Any] | None = None
     live: bool = False
     ending: bool = False
+    # The fan-out's fast path (``OperationOwner.deliver_directly``): what makes
+    # this subscriber's results shareable, and a notification it carries.
+    shared_key: Any = None
+    shared_compute: Callable[[Any], Awaitable[str | None]] | None = None
+    #: What the batch calls for this subscriber: with the result, or the failure.
+    direct_calls: tuple[Callable[[Any], None], Callable[[BaseException], None]] | None = None
+    #: Notifications taken by the fast path and not yet sent.
+    direct_pending: int = 0
+    #: Made when the notifier must wait for those (a later item arrived).
+    direct_waiter: asyncio.Future[None] | None = None
+    #: A fast-path send that had to wait for the socket.
+    direct_send: asyncio.Task[None] | None = None
 
     def finish_setup(self) -> None:
         self.setup_finished = True
@@ -96,7 +109,7 @@ class OperationRecord:
 Answer = Callable[[], Awaitable[None]] | None
 
 
-class OperationOwner:
+class OperationOwner(DirectDelivery):
     """Records, tasks and group memberships of one session, and how each ends."""
 
     def __init__(self, operations: Operations, sink: Sink, fanout: Callable[[], Fanout]) -> None:
@@ -217,8 +230,20 @@ class OperationOwner:
         is_class = record.setup is not None
         shared_key = self._shared_result_key(record, plan)
         encoded_payload = functools.partial(self._encoded_event_payload, plan)
+        record.shared_key, record.shared_compute = shared_key, encoded_payload
+        # Only sinks that can start a send at once (the socket's) take the fast path.
+        start = getattr(self._sink, "start_encoded_result", None)
+        if start is not None:
+            record.direct_calls = (
+                functools.partial(self._send_directly, record, start),
+                functools.partial(self._fail_directly, record),
+            )
         try:
             async for event in stream:
+                while record.direct_pending:
+                    # The fast path still carries earlier notifications.
+                    record.direct_waiter = asyncio.get_running_loop().create_future()
+                    await record.direct_waiter
                 if not self._gate.is_set():
                     await self._gate.wait()
                 if shared_key is not None:
@@ -281,6 +306,9 @@ class OperationOwner:
         if notifier is not None and notifier is not asyncio.current_task():
             notifier.cancel()
             await asyncio.wait([notifier])
+        sending = record.direct_send
+        if sending is not None and not sending.done():
+            await asyncio.wait([sending])  # a frame half-written goes out before the end
         await self._leave_groups(record)
         await self._run_unsubscribed(record)
         self._forget(record)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from . import serializer
@@ -40,13 +41,16 @@ class Notification:
     Payloads that cannot be changed are simply shared.
     """
 
-    __slots__ = ("_packed", "_payload", "_results", "_shared")
+    __slots__ = ("_batches", "_packed", "_payload", "_results", "_shared")
 
     def __init__(self, packed: bytes, payload: Any) -> None:
         self._packed = packed
         self._payload = payload
         self._shared = type(payload) in _IMMUTABLE
         self._results: dict[Any, _SharedResult] | None = None
+        self._batches: (
+            dict[Any, list[tuple[Callable[[Any], None], Callable[[BaseException], None]]]] | None
+        ) = None
 
     @classmethod
     def unpack(cls, packed: Any, group: str) -> Notification | None:
@@ -66,6 +70,56 @@ class Notification:
             self._payload = _TAKEN
             return payload
         return serializer.unpack(self._packed)
+
+    def enlist(
+        self,
+        key: Any,
+        compute: Callable[[Any], Awaitable[Any]],
+        calls: tuple[Callable[[Any], None], Callable[[BaseException], None]],
+    ) -> None:
+        """Have ``send_now(result)`` called once the shared result for ``key`` is computed.
+
+        ``calls`` is ``(send_now, fall_back)``.
+
+        The fan-out's fast path for subscribers whose results cannot differ
+        and whose notifier is idle: one task computes the result and hands
+        it to every enlisted subscriber in turn, as the floor of this stack
+        does, with no task wake-up per subscriber. If computing it fails (or
+        the batch is cancelled), each one's ``fall_back(error)`` is called
+        instead.
+        """
+        batches = self._batches
+        if batches is None:
+            batches = self._batches = {}
+        batch = batches.get(key)
+        if batch is None:
+            batch = batches[key] = []
+            earlier = _last_batches.get(key)
+            task = asyncio.ensure_future(self._send_batch(key, compute, batch, earlier))
+            _last_batches[key] = task
+            task.add_done_callback(functools.partial(_batch_done, key))
+        batch.append(calls)
+
+    async def _send_batch(
+        self,
+        key: Any,
+        compute: Callable[[Any], Awaitable[Any]],
+        batch: list[tuple[Callable[[Any], None], Callable[[BaseException], None]]],
+        earlier: asyncio.Task[None] | None,
+    ) -> None:
+        try:
+            result = await self.shared_result(key, compute)
+            if earlier is not None and not earlier.done():
+                # The previous broadcast's batch of this key sends first.
+                await asyncio.wait([earlier])
+        except BaseException as error:
+            for _, fall_back in batch:
+                fall_back(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for send_now, _ in batch:
+            send_now(result)
 
     def ready_result(self, key: Any) -> Any:
         """The shared result for ``key`` if already computed, else ``NOT_READY``.
@@ -115,6 +169,51 @@ class Notification:
         return shared.value  # type: ignore[no-any-return]
 
 
+#: The newest batch of each key, until it has sent (the next one waits for it).
+#: Holding them also keeps them from being collected mid-way.
+_last_batches: dict[Any, asyncio.Task[None]] = {}
+
+
+def _batch_done(key: Any, task: asyncio.Task[None]) -> None:
+    if _last_batches.get(key) is task:
+        del _last_batches[key]
+
+
+def run_until_blocked(coroutine: Coroutine[Any, Any, Any]) -> Coroutine[Any, Any, None] | None:
+    """Run ``coroutine`` now, up to its first suspension; None if it finished.
+
+    A send to a socket with room in its buffers finishes at once, so a batch
+    sends to hundreds of subscribers without a task each. A send that has to
+    wait (a client that does not read) is returned as a coroutine that
+    finishes it, for the caller to run as a task: one slow client never
+    holds up the others. Exceptions of the first step are raised here.
+    """
+    try:
+        waiting_for = coroutine.send(None)
+    except StopIteration:
+        return None
+    return _finish(coroutine, waiting_for)
+
+
+async def _finish(coroutine: Coroutine[Any, Any, Any], waiting_for: Any) -> None:
+    """Drive a coroutine ``run_until_blocked`` started, as a task would."""
+    while True:
+        try:
+            if waiting_for is None:
+                await asyncio.sleep(0)  # a bare yield: one turn of the loop
+            else:
+                # Its outcome is the coroutine's to see, when resumed.
+                waiting_for._asyncio_future_blocking = False
+                await asyncio.wait([waiting_for])
+        except asyncio.CancelledError:
+            coroutine.close()
+            raise
+        try:
+            waiting_for = coroutine.send(None)
+        except StopIteration:
+            return
+
+
 class _SharedResult:
     """One shared execution of a broadcast: its outcome, once ``ready`` is set."""
 
@@ -149,6 +248,12 @@ class NotificationQueue(Generic[Item]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits and the reader waits for the next item."""
+        reader = self._reader
+        return not self._items and reader is not None and not reader.done()
 
     def put(self, item: Item) -> None:
         reader = self._reader

@@ -108,8 +108,15 @@ class OperationSession(OperationOwner):
     # ------------------------------------------------- from the fan-out
 
     def deliver(self, group: str, notification: notifications.Notification) -> None:
-        """A broadcast for ``group``: queue it for each subscription in it."""
+        """A broadcast for ``group``: queue it for each subscription in it.
+
+        Without strict ordering, a subscription whose result is shared and
+        whose notifier is idle takes the fan-out's fast path instead.
+        """
+        direct = not self._strict
         for record in self._members.get(group, ()):
+            if direct and self.deliver_directly(record, notification):
+                continue
             if record.queue is not None:
                 record.queue.put(notification)
 

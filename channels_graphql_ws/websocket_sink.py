@@ -8,6 +8,7 @@ anything after a close) and has the consumer put it on the socket.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from .protocol import OperationId, Output, ServerConnection, encode_message
@@ -20,6 +21,7 @@ class Socket(Protocol):
 
     async def _apply(self, outputs: list[Output]) -> None: ...
     async def _send_text(self, text: str) -> bool: ...
+    def _start_text(self, text: str) -> Coroutine[Any, Any, bool] | None: ...
 
 
 class SocketSink:
@@ -50,6 +52,21 @@ class SocketSink:
         frame = self._protocol.encoded_result_frame(op_id, payload_json)
         if frame is not None:
             await self._consumer._send_text(frame)
+
+    def start_encoded_result(
+        self, op_id: OperationId, payload_json: str
+    ) -> Coroutine[Any, Any, bool] | None:
+        """``send_encoded_result`` begun at once: None when done, else what finishes it.
+
+        The fan-out's fast path (one batch sending to every subscriber of a
+        process): no coroutine of its own, and the frame goes to the socket
+        before this returns unless the socket makes it wait.
+        """
+        protocol = self._consumer._protocol
+        frame = None if protocol is None else protocol.encoded_result_frame(op_id, payload_json)
+        if frame is None:
+            return None
+        return self._consumer._start_text(frame)
 
     async def send_confirmation(self, op_id: OperationId, payload: dict[str, Any]) -> None:
         await self._consumer._apply(self._protocol.send_confirmation(op_id, payload))

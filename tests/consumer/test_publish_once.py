@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from typing import Any
 
 import graphene
 import pytest
 from channels.testing import WebsocketCommunicator
+from graphene.types.generic import GenericScalar
 
 import channels_graphql_ws
 from channels_graphql_ws import notifications, serializer
@@ -149,3 +151,140 @@ async def test_a_shared_result_whose_computer_is_cancelled_is_computed_by_the_ne
     assert computed == ["quick"]
     assert await notification.shared_result("k", quick) == "n=1"  # cached
     assert computed == ["quick"]
+
+
+# ------------------------------------------------- the fan-out's fast path
+
+
+async def test_a_burst_reaches_every_subscriber_in_order_through_the_batches() -> None:
+    # Broadcasts faster than their results are computed: a subscriber is in
+    # several batches at once, and later ones wait for earlier ones.
+    cls, sub, calls = setup(publish_once=True)
+    clients = await subscribers(cls, ["a", "a", "b"])
+    try:
+        await asyncio.gather(*(sub.broadcast_async(payload=n) for n in range(30)))
+        for client, room in zip(clients, ["a", "a", "b"], strict=True):
+            got = [(await client.receive())["payload"]["data"]["onEvent"] for _ in range(30)]
+            assert got == [{"n": n, "room": room} for n in range(30)]
+        assert len(calls) == 60  # one execution per broadcast and room
+    finally:
+        for client in clients:
+            await client.disconnect()
+
+
+async def test_a_socket_that_makes_the_batch_wait_holds_up_only_its_own_subscriber() -> None:
+    cls, sub, _ = setup(publish_once=True)
+    made: list[Any] = []
+
+    class Tracked(cls):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    clients = await subscribers(Tracked, [None, None])
+    stalled, (stalled_client, other) = made[0], clients
+    released = asyncio.Event()
+    real_send = stalled.base_send
+
+    async def stalling_send(message: dict[str, Any]) -> None:
+        if message.get("type") == "websocket.send":
+            await released.wait()  # a client that does not read
+        await real_send(message)
+
+    stalled.base_send = stalling_send
+    try:
+        for n in range(3):
+            await sub.broadcast_async(payload=n)
+        # The other subscriber has all three at once.
+        got = [(await other.receive())["payload"]["data"]["onEvent"]["n"] for _ in range(3)]
+        assert got == [0, 1, 2]
+        await stalled_client.assert_no_messages(0.2)
+        released.set()
+        got = [
+            (await stalled_client.receive())["payload"]["data"]["onEvent"]["n"] for _ in range(3)
+        ]
+        assert got == [0, 1, 2]
+    finally:
+        released.set()
+        for client in clients:
+            await client.disconnect()
+
+
+async def test_a_result_that_cannot_be_encoded_ends_each_subscription_with_an_error() -> None:
+    # The batch's one computation fails: every subscriber in it gets the
+    # `error` its own notifier would have sent.
+    class Unencodable(channels_graphql_ws.Subscription):
+        value = GenericScalar()
+        publish_once = True
+
+        @staticmethod
+        def publish(payload: Any, info: Any) -> Any:
+            return {"value": math.nan}
+
+    root = type("UnencodableRoot", (graphene.ObjectType,), {"on_event": Unencodable.Field()})
+    cls = consumer_class(schema=graphene.Schema(query=Query, subscription=root))
+    clients = []
+    for _ in range(2):
+        client = Client(
+            WebsocketCommunicator(cls.as_asgi(), "/graphql/", subprotocols=["graphql-transport-ws"])
+        )
+        await client.connect_and_init()
+        await client.subscribe("s", "subscription { onEvent { value } }")
+        clients.append(client)
+    await asyncio.sleep(0.1)
+    try:
+        await Unencodable.broadcast_async(payload=1)
+        for client in clients:
+            message = await client.receive()
+            assert (message["type"], message["id"]) == ("error", "s")
+    finally:
+        for client in clients:
+            await client.disconnect()
+
+
+async def test_run_until_blocked_finishes_at_once_or_hands_over_the_rest() -> None:
+    async def quick() -> None:
+        done.append("quick")
+
+    done: list[str] = []
+    assert notifications.run_until_blocked(quick()) is None and done == ["quick"]
+
+    gate: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def waiting() -> None:
+        done.append(await gate)
+
+    rest = notifications.run_until_blocked(waiting())
+    assert rest is not None and done == ["quick"]
+    task = asyncio.ensure_future(rest)
+    await asyncio.sleep(0)
+    gate.set_result("late")
+    await task
+    assert done == ["quick", "late"]
+
+    # What the awaited future raises reaches the coroutine; a cancel closes it.
+    failing: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    rest = notifications.run_until_blocked(_await(failing))
+    assert rest is not None
+    task = asyncio.ensure_future(rest)
+    failing.set_exception(ValueError("boom"))
+    with pytest.raises(ValueError, match="boom"):
+        await task
+    never: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    closed: list[bool] = []
+    rest = notifications.run_until_blocked(_await(never, closed))
+    assert rest is not None
+    task = asyncio.ensure_future(rest)
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert closed == [True]
+
+
+async def _await(future: asyncio.Future[Any], closed: list[bool] | None = None) -> Any:
+    try:
+        return await future
+    finally:
+        if closed is not None:
+            closed.append(True)

@@ -156,7 +156,11 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
     "sync_thread": frozenset(),
     "field_placement": frozenset({"execution", "fast_execution", "node_memo", "sync_thread"}),
     "thread_execution": frozenset({"execution", "field_placement", "node_memo", "sync_thread"}),
-    "lifecycle": frozenset({"notifications", "operations", "protocol", "subscription"}),
+    "lifecycle": frozenset(
+        {"direct_delivery", "notifications", "operations", "protocol", "subscription"}
+    ),
+    # `lifecycle` and `notifications` for type checking only.
+    "direct_delivery": frozenset({"lifecycle", "notifications", "operations", "protocol"}),
     "session": frozenset({"lifecycle", "notifications", "operations", "protocol"}),
     "subscription": frozenset({"broadcast", "sync_thread"}),
     "broadcast": frozenset({"log_budget", "serializer"}),
@@ -211,6 +215,7 @@ NO_CHANNELS = frozenset(
         "log_budget",
         "node_memo",
         "collector",
+        "direct_delivery",
         "http_streams",
         "reservations",
     }

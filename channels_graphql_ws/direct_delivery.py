@@ -1,0 +1,130 @@
+"""The fan-out's fast path: one batch sends a shared result to every idle subscriber.
+
+A broadcast whose subscribers' results cannot differ (``publish_once``, no
+middleware) is computed once per process. Waking each subscriber's
+notifier task to send it cost more than everything else per subscriber, so
+a subscriber whose notifier is idle (nothing queued, strict ordering off)
+joins the broadcast's batch instead (``Notification.enlist``): one task
+computes the result and hands it to each in turn, and each send starts at
+once, as in the floor of this stack. A send that must wait for its socket
+finishes in a task of its own, so a slow client holds up nobody else;
+anything else arriving for that subscriber meanwhile waits in its queue,
+behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from .operations import log_failure
+from .protocol import OperationId
+
+if TYPE_CHECKING:
+    from . import notifications
+    from .lifecycle import OperationRecord, Sink
+    from .operations import Operations
+
+
+class DirectDelivery:
+    """The fast-path half of ``lifecycle.OperationOwner`` (it provides the state)."""
+
+    _sink: Sink
+    _ops: Operations
+    _closed: bool
+
+    def spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
+        raise NotImplementedError
+
+    async def _end_subscription(self, record: OperationRecord, answer: Any) -> None:
+        raise NotImplementedError
+
+    def _error_answer(
+        self, op_id: OperationId, errors: list[dict[str, Any]]
+    ) -> Callable[[], Awaitable[None]]:
+        raise NotImplementedError
+
+    def deliver_directly(
+        self, record: OperationRecord, notification: notifications.Notification
+    ) -> bool:
+        """Send ``notification`` to ``record`` without waking its notifier, if it may.
+
+        It may when its result is shared (``publish_once``, no middleware)
+        and its notifier is idle: nothing queued, nothing in flight. The
+        notification then joins the broadcast's batch, which computes the
+        result once and sends it to each subscriber in turn (see
+        ``Notification.enlist``); anything arriving for this subscriber
+        meanwhile waits in its queue until the batch has sent this one.
+        """
+        queue = record.queue
+        compute = record.shared_compute
+        calls = record.direct_calls
+        if (
+            record.shared_key is None
+            or compute is None
+            or calls is None
+            or queue is None
+            or not queue.idle
+        ):
+            return False
+        # Batches of one key send in the order of their broadcasts, so a
+        # subscriber may be in several at once.
+        record.direct_pending += 1
+        notification.enlist(record.shared_key, compute, calls)
+        return True
+
+    def _send_directly(
+        self,
+        record: OperationRecord,
+        start: Callable[[OperationId, str], Coroutine[Any, Any, Any] | None],
+        text: str | None,
+    ) -> None:
+        """The batch's result for ``record``: sent now, or by a task if the socket must wait."""
+        earlier = record.direct_send
+        if earlier is not None and not earlier.done():
+            # An earlier send of this subscriber waits for its socket: this one follows it.
+            record.direct_send = self.spawn(self._send_after(earlier, record, text))
+            return
+        try:
+            if text is not None and record.live and not self._closed:
+                rest = start(record.id, text)
+                if rest is not None:
+                    record.direct_send = self.spawn(self._send_rest(rest, record))
+                    return
+        except Exception:
+            log_failure("A notification of operation %r could not be sent.", record.id)
+        self._direct_done(record)
+
+    async def _send_rest(self, rest: Awaitable[None], record: OperationRecord) -> None:
+        try:
+            await rest
+        finally:
+            self._direct_done(record)
+
+    async def _send_after(
+        self, earlier: asyncio.Task[None], record: OperationRecord, text: str | None
+    ) -> None:
+        try:
+            await asyncio.wait([earlier])
+            if text is not None and record.live and not self._closed:
+                await self._sink.send_encoded_result(record.id, text)
+        finally:
+            self._direct_done(record)
+
+    def _fail_directly(self, record: OperationRecord, error: BaseException) -> None:
+        """The batch's result could not be computed: the subscription ends with an error.
+
+        As its notifier would have ended it, meeting the same failure.
+        """
+        self._direct_done(record)
+        if isinstance(error, Exception) and record.live and not self._closed:
+            errors = self._ops.failure(record.id, error)
+            self.spawn(self._end_subscription(record, self._error_answer(record.id, errors)))
+
+    @staticmethod
+    def _direct_done(record: OperationRecord) -> None:
+        record.direct_pending -= 1
+        waiter, record.direct_waiter = record.direct_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
