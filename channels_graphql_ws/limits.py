@@ -136,6 +136,10 @@ def _parse(query: str) -> DocumentNode:
     return _Parser(query).parse()
 
 
+#: What a collected result of the rule's memo may link to (graphql-core 3.2.14+).
+_MEMO_LINKS = ("overlapping_fields", "compared_fragments")
+
+
 class _TidyOverlappingFieldsRule(OverlappingFieldsCanBeMergedRule):
     """graphql-core's rule, unlinking its memo once the document is validated.
 
@@ -152,11 +156,13 @@ class _TidyOverlappingFieldsRule(OverlappingFieldsCanBeMergedRule):
         memo = getattr(self, "rule_context", None)
         collected = getattr(memo, "cached_collect_fields_results", None)
         if not isinstance(collected, dict):
-            return  # an older graphql-core: its memo has no cycles
+            return  # another graphql-core: its memo is another shape
+        # Only the links that exist in this version (3.3's results have fewer).
         for results in collected.values():
             for result in results.values():
-                result.overlapping_fields = None
-                result.compared_fragments = None
+                for link in _MEMO_LINKS:
+                    if getattr(result, link, None) is not None:
+                        setattr(result, link, None)
         collected.clear()
 
 
