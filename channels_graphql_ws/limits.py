@@ -29,7 +29,6 @@ from graphql import (
 )
 from graphql.language import Location, Token
 from graphql.language.parser import Parser
-from graphql.validation import OverlappingFieldsCanBeMergedRule, specified_rules
 
 #: Default of ``max_document_tokens``: the GraphiQL introspection query has
 #: about 180 tokens, a 16 KB Relay page query about 2,100; the 100,000
@@ -134,43 +133,6 @@ class _Parser(Parser):
 
 def _parse(query: str) -> DocumentNode:
     return _Parser(query).parse()
-
-
-#: What a collected result of the rule's memo may link to (graphql-core 3.2.14+).
-_MEMO_LINKS = ("overlapping_fields", "compared_fragments")
-
-
-class _TidyOverlappingFieldsRule(OverlappingFieldsCanBeMergedRule):
-    """graphql-core's rule, unlinking its memo once the document is validated.
-
-    From graphql-core 3.2.14 the rule's memo (the fields collected per
-    selection set, each remembering the others it overlaps with) is a web of
-    reference cycles: tens of thousands of objects for a costly document,
-    which outlive the validation until a full collection of the process
-    finds them. Meanwhile they grow the oldest generation, so full
-    collections come often and each walks them: pauses of hundreds of
-    milliseconds for every connection. Unlinked, they go at once.
-    """
-
-    def leave_document(self, *_args: object) -> None:
-        memo = getattr(self, "rule_context", None)
-        collected = getattr(memo, "cached_collect_fields_results", None)
-        if not isinstance(collected, dict):
-            return  # another graphql-core: its memo is another shape
-        # Only the links that exist in this version (3.3's results have fewer).
-        for results in collected.values():
-            for result in results.values():
-                for link in _MEMO_LINKS:
-                    if getattr(result, link, None) is not None:
-                        setattr(result, link, None)
-        collected.clear()
-
-
-#: graphql-core's rules, in its order, with ``_TidyOverlappingFieldsRule``.
-VALIDATION_RULES = tuple(
-    _TidyOverlappingFieldsRule if rule is OverlappingFieldsCanBeMergedRule else rule
-    for rule in specified_rules
-)
 
 
 def _detached(error: GraphQLError) -> GraphQLError:
