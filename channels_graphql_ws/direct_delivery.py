@@ -51,11 +51,12 @@ class DirectDelivery:
         """Send ``notification`` to ``record`` without waking its notifier, if it may.
 
         It may when its result is shared (``publish_once``, no middleware)
-        and its notifier is idle: nothing queued, nothing in flight. The
+        and its notifier is idle: waiting, with nothing queued. The
         notification then joins the broadcast's batch, which computes the
         result once and sends it to each subscriber in turn (see
-        ``Notification.enlist``); anything arriving for this subscriber
-        meanwhile waits in its queue until the batch has sent this one.
+        ``Notification.enlist``). It may already be in earlier batches of its
+        key (they send in order); what reaches its queue meanwhile waits for
+        them.
         """
         queue = record.queue
         compute = record.shared_compute
