@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 #: The budget every connection of the process shares.
 error_log_budget = LogBudget()
+#: Slow operations come in floods when the server is overloaded (every
+#: operation of a backlog is late), exactly when logging them costs most.
+slow_log_budget = LogBudget("slow-operation warnings")
 
 
 def log_failure(message: str, *args: Any) -> None:
@@ -353,7 +356,7 @@ class Operations:
 
     def _warn_if_slow(self, request: OperationRequest, seconds: float) -> None:
         limit = self.host.warn_operation_timeout
-        if limit is None or seconds < limit:
+        if limit is None or seconds < limit or not slow_log_budget.allow():
             return
         log.warning(
             "Operation %r (%s) took %.3f s, over `warn_operation_timeout` %s s.",

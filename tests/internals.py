@@ -42,8 +42,13 @@ def fanouts_on_running_loop() -> list[ProcessFanout]:
 def fresh_log_budget() -> operations.LogBudget:
     """Give the process a full allowance of logged errors; returns it."""
     operations.error_log_budget.reset()
+    operations.slow_log_budget.reset()
     return operations.error_log_budget
 
 
 def log_budget() -> operations.LogBudget:
     return operations.error_log_budget
+
+
+def slow_log_budget() -> operations.LogBudget:
+    return operations.slow_log_budget

@@ -8,6 +8,8 @@ import pytest
 from graphql import GraphQLError
 from graphql.execution import MiddlewareManager
 
+from tests.internals import slow_log_budget
+
 from .support import consumer_class
 
 # --------------------------------------------------------- on_operation
@@ -219,6 +221,27 @@ async def test_slow_operation_is_warned_about(make_client, caplog):
         r.getMessage() for r in caplog.records if "warn_operation_timeout" in r.getMessage()
     ]
     assert len(warnings) == 1 and "'slow'" in warnings[0]
+
+
+async def test_a_flood_of_slow_operations_is_logged_within_a_budget(
+    make_client, caplog, monkeypatch
+):
+    # An overloaded server finds every operation of its backlog slow: logging
+    # each one would add to the load. Past the budget they are counted.
+    budget = slow_log_budget()
+    monkeypatch.setattr(budget, "burst", 3)
+    client = make_client(consumer_class(warn_operation_timeout=0))
+    await client.connect_and_init()
+    with caplog.at_level(logging.WARNING, logger="channels_graphql_ws"):
+        for index in range(5):
+            answer = await client.execute(f"q{index}", "{ hello }")
+            assert answer == {"data": {"hello": "Hello, world!"}}
+        monkeypatch.setattr(budget, "window", 0)  # the next window opens
+        await client.execute("last", "{ hello }")
+    messages = [r.getMessage() for r in caplog.records]
+    slow = [m for m in messages if "warn_operation_timeout" in m]
+    assert [m.split("'")[1] for m in slow] == ["q0", "q1", "q2", "last"]
+    assert "2 more slow-operation warnings were not logged" in " ".join(messages)
 
 
 # ------------------------------------------------- subscription confirmation
