@@ -243,18 +243,8 @@ class GraphqlWsConsumer(ConsumerConfig, LayerErrorsWaitedOut, AsyncJsonWebsocket
             return False
         return True
 
-    def _start_text(self, text: str) -> Coroutine[Any, Any, bool] | None:
-        """``_send_text`` begun at once: None if it is done, else what finishes it."""
-        try:
-            rest = notifications.run_until_blocked(
-                self.base_send({"type": "websocket.send", "text": text})
-            )
-        except Exception as error:
-            self._socket_gone(error)
-            return None
-        return None if rest is None else self._finish_text(rest)
-
     async def _finish_text(self, rest: Coroutine[Any, Any, None]) -> bool:
+        """The rest of a send the socket made wait (``SocketSink.start_encoded_result``)."""
         try:
             await rest
         except Exception as error:

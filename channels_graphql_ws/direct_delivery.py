@@ -33,6 +33,8 @@ class DirectDelivery:
     _sink: Sink
     _ops: Operations
     _closed: bool
+    _strict: bool
+    _members: dict[str, set[OperationRecord]]
 
     def spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
         raise NotImplementedError
@@ -45,35 +47,31 @@ class DirectDelivery:
     ) -> Callable[[], Awaitable[None]]:
         raise NotImplementedError
 
-    def deliver_directly(
-        self, record: OperationRecord, notification: notifications.Notification
-    ) -> bool:
-        """Send ``notification`` to ``record`` without waking its notifier, if it may.
+    def deliver(self, group: str, notification: notifications.Notification) -> None:
+        """A broadcast for ``group``: each subscription in it takes it, the fast way if it may.
 
-        It may when its result is shared (``publish_once``, no middleware)
-        and its notifier is idle: waiting, with nothing queued. The
-        notification then joins the broadcast's batch, which computes the
-        result once and sends it to each subscriber in turn (see
-        ``Notification.enlist``). It may already be in earlier batches of its
-        key (they send in order); what reaches its queue meanwhile waits for
-        them.
+        A subscription may take the fast path when its result is shared
+        (``publish_once``, no middleware; then it has ``direct_calls``), the
+        session does not keep strict ordering, and its notifier is idle:
+        waiting, with nothing queued. The notification then joins the
+        broadcast's batch, which computes the result once and sends it to
+        each subscriber in turn (see ``Notification.enlist``). It may already
+        be in earlier batches of its key (they send in order); what reaches
+        its queue meanwhile waits for them. Any other subscription gets it
+        in its queue, for its notifier.
         """
-        queue = record.queue
-        compute = record.shared_compute
-        calls = record.direct_calls
-        if (
-            record.shared_key is None
-            or compute is None
-            or calls is None
-            or queue is None
-            or not queue.idle
-        ):
-            return False
-        # Batches of one key send in the order of their broadcasts, so a
-        # subscriber may be in several at once.
-        record.direct_pending += 1
-        notification.enlist(record.shared_key, compute, calls)
-        return True
+        direct = not self._strict
+        # Inline on purpose: once per subscriber per broadcast.
+        for record in self._members.get(group, ()):
+            queue = record.queue
+            if queue is None:
+                continue
+            calls = record.direct_calls
+            if direct and calls is not None and queue.idle:
+                record.direct_pending += 1
+                notification.enlist(record.shared_key, record.shared_compute, calls)  # type: ignore[arg-type]
+            else:
+                queue.put(notification)
 
     def _send_directly(
         self,
@@ -95,7 +93,10 @@ class DirectDelivery:
                     return
         except Exception:
             log_failure("A notification of operation %r could not be sent.", record.id)
-        self._direct_done(record)
+        # `_direct_done`, inline: this runs once per subscriber per broadcast.
+        record.direct_pending -= 1
+        if record.direct_waiter is not None:
+            self._direct_done_waiter(record)
 
     async def _send_rest(self, rest: Awaitable[None], record: OperationRecord) -> None:
         try:
@@ -123,9 +124,13 @@ class DirectDelivery:
             errors = self._ops.failure(record.id, error)
             self.spawn(self._end_subscription(record, self._error_answer(record.id, errors)))
 
-    @staticmethod
-    def _direct_done(record: OperationRecord) -> None:
+    @classmethod
+    def _direct_done(cls, record: OperationRecord) -> None:
         record.direct_pending -= 1
+        cls._direct_done_waiter(record)
+
+    @staticmethod
+    def _direct_done_waiter(record: OperationRecord) -> None:
         waiter, record.direct_waiter = record.direct_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

@@ -79,7 +79,7 @@ class OperationRecord:
     notifier: asyncio.Task[Any] | None = None
     live: bool = False
     ending: bool = False
-    # The fan-out's fast path (``OperationOwner.deliver_directly``): what makes
+    # The fan-out's fast path (``DirectDelivery.deliver``): what makes
     # this subscriber's results shareable, and a notification it carries.
     shared_key: Any = None
     shared_compute: Callable[[Any], Awaitable[str | None]] | None = None
@@ -233,7 +233,7 @@ class OperationOwner(DirectDelivery):
         record.shared_key, record.shared_compute = shared_key, encoded_payload
         # Only sinks that can start a send at once (the socket's) take the fast path.
         start = getattr(self._sink, "start_encoded_result", None)
-        if start is not None:
+        if start is not None and shared_key is not None:
             record.direct_calls = (
                 functools.partial(self._send_directly, record, start),
                 functools.partial(self._fail_directly, record),

@@ -23,7 +23,6 @@ from typing import Any
 
 from graphql import ExecutionResult
 
-from . import notifications
 from .lifecycle import Fanout, OperationOwner, OperationRecord, Sink
 from .operations import Operations, Plan, Refusal
 from .protocol import OperationId
@@ -106,19 +105,6 @@ class OperationSession(OperationOwner):
             self.spawn(self._stop(op_id))
 
     # ------------------------------------------------- from the fan-out
-
-    def deliver(self, group: str, notification: notifications.Notification) -> None:
-        """A broadcast for ``group``: queue it for each subscription in it.
-
-        Without strict ordering, a subscription whose result is shared and
-        whose notifier is idle takes the fan-out's fast path instead.
-        """
-        direct = not self._strict
-        for record in self._members.get(group, ()):
-            if direct and self.deliver_directly(record, notification):
-                continue
-            if record.queue is not None:
-                record.queue.put(notification)
 
     def end_group(self, group: str) -> None:
         """A server ``unsubscribe``: end this session's subscriptions in ``group``."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
+from .notifications import run_until_blocked
 from .protocol import OperationId, Output, ServerConnection, encode_message
 
 
@@ -21,7 +22,9 @@ class Socket(Protocol):
 
     async def _apply(self, outputs: list[Output]) -> None: ...
     async def _send_text(self, text: str) -> bool: ...
-    def _start_text(self, text: str) -> Coroutine[Any, Any, bool] | None: ...
+    async def _finish_text(self, rest: Coroutine[Any, Any, None]) -> bool: ...
+    def _socket_gone(self, error: Exception) -> None: ...
+    async def base_send(self, message: dict[str, Any]) -> None: ...
 
 
 class SocketSink:
@@ -62,11 +65,18 @@ class SocketSink:
         process): no coroutine of its own, and the frame goes to the socket
         before this returns unless the socket makes it wait.
         """
-        protocol = self._consumer._protocol
+        consumer = self._consumer
+        protocol = consumer._protocol
         frame = None if protocol is None else protocol.encoded_result_frame(op_id, payload_json)
         if frame is None:
             return None
-        return self._consumer._start_text(frame)
+        # Channels' `send(text_data=...)` builds exactly this message.
+        try:
+            rest = run_until_blocked(consumer.base_send({"type": "websocket.send", "text": frame}))
+        except Exception as error:
+            consumer._socket_gone(error)
+            return None
+        return None if rest is None else consumer._finish_text(rest)
 
     async def send_confirmation(self, op_id: OperationId, payload: dict[str, Any]) -> None:
         await self._consumer._apply(self._protocol.send_confirmation(op_id, payload))

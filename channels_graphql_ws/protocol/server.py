@@ -269,7 +269,10 @@ class ServerConnection:
 
         The hot path of a broadcast: once per subscriber per event.
         """
-        if self._operations.get(op_id) is not OperationState.RUNNING or self.closed:
+        if (
+            self._operations.get(op_id) is not OperationState.RUNNING
+            or self.state is ConnectionState.CLOSED
+        ):
             return None
         head = self._frame_heads.get(op_id)
         if head is None:

@@ -191,7 +191,7 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
             "websocket_sink",
         }
     ),
-    "websocket_sink": frozenset({"protocol"}),
+    "websocket_sink": frozenset({"notifications", "protocol"}),
     "transport": frozenset({"protocol"}),
     "client": frozenset({"protocol", "transport"}),
     "testing": frozenset({"client", "consumer", "protocol", "transport"}),
