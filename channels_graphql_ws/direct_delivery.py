@@ -67,36 +67,44 @@ class DirectDelivery:
             if queue is None:
                 continue
             calls = record.direct_calls
-            if direct and calls is not None and queue.idle:
+            reader = queue.reader  # `queue.idle`, inline
+            if direct and calls is not None and reader is not None and not reader.done():
                 record.direct_pending += 1
                 notification.enlist(record.shared_key, record.shared_compute, calls)  # type: ignore[arg-type]
             else:
                 queue.put(notification)
 
-    def _send_directly(
+    def _direct_sender(
         self,
         record: OperationRecord,
         start: Callable[[OperationId, str], Coroutine[Any, Any, Any] | None],
-        text: str | None,
-    ) -> None:
-        """The batch's result for ``record``: sent now, or by a task if the socket must wait."""
-        earlier = record.direct_send
-        if earlier is not None and not earlier.done():
-            # An earlier send of this subscriber waits for its socket: this one follows it.
-            record.direct_send = self.spawn(self._send_after(earlier, record, text))
-            return
-        try:
-            if text is not None and record.live and not self._closed:
-                rest = start(record.id, text)
-                if rest is not None:
-                    record.direct_send = self.spawn(self._send_rest(rest, record))
-                    return
-        except Exception:
-            log_failure("A notification of operation %r could not be sent.", record.id)
-        # `_direct_done`, inline: this runs once per subscriber per broadcast.
-        record.direct_pending -= 1
-        if record.direct_waiter is not None:
-            self._direct_done_waiter(record)
+    ) -> Callable[[str | None], None]:
+        """What the batch calls with its result for ``record``: it sends now, or
+        hands the send to a task if the socket must wait.
+
+        A closure, not a method: it runs once per subscriber per broadcast.
+        """
+
+        def send_now(text: str | None) -> None:
+            earlier = record.direct_send
+            if earlier is not None and not earlier.done():
+                # An earlier send of this subscriber waits for its socket: this one follows it.
+                record.direct_send = self.spawn(self._send_after(earlier, record, text))
+                return
+            try:
+                if text is not None and record.live and not self._closed:
+                    rest = start(record.id, text)
+                    if rest is not None:
+                        record.direct_send = self.spawn(self._send_rest(rest, record))
+                        return
+            except Exception:
+                log_failure("A notification of operation %r could not be sent.", record.id)
+            # `_direct_done`, inline.
+            record.direct_pending -= 1
+            if record.direct_waiter is not None:
+                self._direct_done_waiter(record)
+
+        return send_now
 
     async def _send_rest(self, rest: Awaitable[None], record: OperationRecord) -> None:
         try:

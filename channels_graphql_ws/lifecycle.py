@@ -235,7 +235,7 @@ class OperationOwner(DirectDelivery):
         start = getattr(self._sink, "start_encoded_result", None)
         if start is not None and shared_key is not None:
             record.direct_calls = (
-                functools.partial(self._send_directly, record, start),
+                self._direct_sender(record, start),
                 functools.partial(self._fail_directly, record),
             )
         try:
@@ -280,7 +280,7 @@ class OperationOwner(DirectDelivery):
         request = plan.request
         variables = request.variables
         frozen = json.dumps(variables, sort_keys=True, default=repr) if variables else ""
-        return (id(plan.document), request.operation_name, frozen)
+        return notifications.shared_key((id(plan.document), request.operation_name, frozen))
 
     async def _encoded_event_payload(self, plan: Plan, event: Any) -> str | None:
         payload = await self._ops.event_payload(plan, event, skip_empty=True)

@@ -41,7 +41,15 @@ class Notification:
     Payloads that cannot be changed are simply shared.
     """
 
-    __slots__ = ("_batches", "_packed", "_payload", "_results", "_shared")
+    __slots__ = (
+        "_batches",
+        "_last_batch",
+        "_last_key",
+        "_packed",
+        "_payload",
+        "_results",
+        "_shared",
+    )
 
     def __init__(self, packed: bytes, payload: Any) -> None:
         self._packed = packed
@@ -51,6 +59,9 @@ class Notification:
         self._batches: (
             dict[Any, list[tuple[Callable[[Any], None], Callable[[BaseException], None]]]] | None
         ) = None
+        # The batch the previous subscriber joined: most of them share it.
+        self._last_key: Any = None
+        self._last_batch: list[Any] = []
 
     @classmethod
     def unpack(cls, packed: Any, group: str) -> Notification | None:
@@ -88,6 +99,9 @@ class Notification:
         the batch is cancelled), each one's ``fall_back(error)`` is called
         instead.
         """
+        if key is self._last_key:  # keys of equal results are one object (`shared_key`)
+            self._last_batch.append(calls)
+            return
         batches = self._batches
         if batches is None:
             batches = self._batches = {}
@@ -98,6 +112,7 @@ class Notification:
             task = asyncio.ensure_future(self._send_batch(key, compute, batch, earlier))
             _last_batches[key] = task
             task.add_done_callback(functools.partial(_batch_done, key))
+        self._last_key, self._last_batch = key, batch
         batch.append(calls)
 
     async def _send_batch(
@@ -169,6 +184,23 @@ class Notification:
         return shared.value  # type: ignore[no-any-return]
 
 
+#: One object per shared-result key in use, so that equal keys are identical.
+_keys: dict[Any, Any] = {}
+#: Past this many, the table starts over (a key only has to be identical
+#: to the keys interned after it; equal keys are still equal).
+MAX_INTERNED_KEYS = 10_000
+
+
+def shared_key(key: Any) -> Any:
+    """The one object equal to ``key`` that subscribers of equal results share."""
+    found = _keys.get(key)
+    if found is None:
+        if len(_keys) >= MAX_INTERNED_KEYS:
+            _keys.clear()
+        found = _keys[key] = key
+    return found
+
+
 #: The newest batch of each key, until it has sent (the next one waits for it).
 #: Holding them also keeps them from being collected mid-way.
 _last_batches: dict[Any, asyncio.Task[None]] = {}
@@ -192,11 +224,14 @@ def run_until_blocked(coroutine: Coroutine[Any, Any, Any]) -> Coroutine[Any, Any
         waiting_for = coroutine.send(None)
     except StopIteration:
         return None
-    return _finish(coroutine, waiting_for)
+    return finish_started(coroutine, waiting_for)
 
 
-async def _finish(coroutine: Coroutine[Any, Any, Any], waiting_for: Any) -> None:
-    """Drive a coroutine ``run_until_blocked`` started, as a task would."""
+async def finish_started(coroutine: Coroutine[Any, Any, Any], waiting_for: Any) -> None:
+    """Drive a coroutine ``run_until_blocked`` started, as a task would.
+
+    ``waiting_for`` is what its first step yielded.
+    """
     while True:
         try:
             if waiting_for is None:
@@ -244,7 +279,9 @@ class NotificationQueue(Generic[Item]):
         self.name = name
         self.dropped = 0
         self._items: collections.deque[Item] = collections.deque()
-        self._reader: asyncio.Future[Item] | None = None
+        #: The reader's pending ``get`` while it waits (nothing is queued
+        #: then): the fan-out's fast path reads it once per broadcast.
+        self.reader: asyncio.Future[Item] | None = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -252,13 +289,14 @@ class NotificationQueue(Generic[Item]):
     @property
     def idle(self) -> bool:
         """Nothing waits and the reader waits for the next item."""
-        reader = self._reader
-        return not self._items and reader is not None and not reader.done()
+        # A waiting reader means an empty queue: `put` hands items to it.
+        reader = self.reader
+        return reader is not None and not reader.done()
 
     def put(self, item: Item) -> None:
-        reader = self._reader
+        reader = self.reader
         if reader is not None and not reader.done():
-            self._reader = None
+            self.reader = None
             reader.set_result(item)
             return
         if len(self._items) >= self.limit:
@@ -278,12 +316,12 @@ class NotificationQueue(Generic[Item]):
         if self._items:
             return self._items.popleft()
         reader: asyncio.Future[Item] = asyncio.get_running_loop().create_future()
-        self._reader = reader
+        self.reader = reader
         try:
             return await reader
         finally:
-            if self._reader is reader:
-                self._reader = None
+            if self.reader is reader:
+                self.reader = None
 
     def __aiter__(self) -> NotificationQueue[Item]:
         return self

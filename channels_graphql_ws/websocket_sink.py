@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
-from .notifications import run_until_blocked
+from .notifications import finish_started
 from .protocol import OperationId, Output, ServerConnection, encode_message
 
 
@@ -71,12 +71,16 @@ class SocketSink:
         if frame is None:
             return None
         # Channels' `send(text_data=...)` builds exactly this message.
+        sending = consumer.base_send({"type": "websocket.send", "text": frame})
+        # `notifications.run_until_blocked`, inline: once per subscriber per broadcast.
         try:
-            rest = run_until_blocked(consumer.base_send({"type": "websocket.send", "text": frame}))
+            waiting_for = sending.send(None)
+        except StopIteration:
+            return None
         except Exception as error:
             consumer._socket_gone(error)
             return None
-        return None if rest is None else consumer._finish_text(rest)
+        return consumer._finish_text(finish_started(sending, waiting_for))
 
     async def send_confirmation(self, op_id: OperationId, payload: dict[str, Any]) -> None:
         await self._consumer._apply(self._protocol.send_confirmation(op_id, payload))

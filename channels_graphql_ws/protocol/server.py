@@ -43,6 +43,11 @@ from .outputs import (
     SendText,
 )
 
+# Enum members read through the class cost a lookup each (Python 3.11);
+# the broadcast's hot path reads these once per subscriber.
+_RUNNING = OperationState.RUNNING
+_CLOSED = ConnectionState.CLOSED
+
 
 class ServerConnection:
     """One WebSocket connection's protocol state, server side.
@@ -269,10 +274,7 @@ class ServerConnection:
 
         The hot path of a broadcast: once per subscriber per event.
         """
-        if (
-            self._operations.get(op_id) is not OperationState.RUNNING
-            or self.state is ConnectionState.CLOSED
-        ):
+        if self._operations.get(op_id) is not _RUNNING or self.state is _CLOSED:
             return None
         head = self._frame_heads.get(op_id)
         if head is None:
