@@ -188,6 +188,15 @@ SCENARIOS = (
         quick={"subscribers": 5, "events": 5, "clients": 2},
     ),
     Scenario(
+        "fanout-memory-2000",
+        "Fan-out, {subscribers:,} subscribers x {events:,} events, in-memory layer "
+        "(mutations over WebSocket)",
+        "fanout",
+        "memory",
+        {"subscribers": 2000, "events": 50, "clients": 2},
+        fanout_metrics(at_least(1.0), None, redis=False),
+    ),
+    Scenario(
         "fanout-redis",
         "Fan-out, {subscribers:,} subscribers x {events:,} events, Redis "
         "(broadcast from a separate process)",

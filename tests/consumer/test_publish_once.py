@@ -288,3 +288,31 @@ async def _await(future: asyncio.Future[Any], closed: list[bool] | None = None) 
     finally:
         if closed is not None:
             closed.append(True)
+
+
+def test_equal_result_keys_are_one_object_and_the_table_stays_bounded(monkeypatch) -> None:
+    # The batch of a broadcast is found by identity first: subscribers whose
+    # results cannot differ must hold the very same key object.
+    first = notifications.shared_key((1, "OnEvent", '{"a": 1}'))
+    assert notifications.shared_key((1, "OnEvent", "".join(['{"a": ', "1}"]))) is first
+    assert notifications.shared_key((1, "OnEvent", '{"a": 2}')) is not first
+    monkeypatch.setattr(notifications, "MAX_INTERNED_KEYS", 3)
+    for index in range(10):
+        notifications.shared_key((index, "Many", ""))
+    assert len(notifications._keys) <= 3
+
+
+async def test_alternating_keys_within_one_broadcast_each_get_their_own_result() -> None:
+    # Subscribers of two keys alternate within one delivery: the shortcut to
+    # the previous subscriber's batch must fall back to the table each time.
+    cls, sub, calls = setup(publish_once=True)
+    rooms: list[str | None] = ["a", "b", "a", "b", "a"]
+    clients = await subscribers(cls, rooms)
+    try:
+        for n in range(3):
+            await sub.broadcast_async(payload=n)
+            assert await receive_all(clients) == [{"n": n, "room": room} for room in rooms]
+        assert sorted(calls) == sorted([(n, room) for n in range(3) for room in ("a", "b")])
+    finally:
+        for client in clients:
+            await client.disconnect()
