@@ -31,7 +31,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -734,8 +734,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
             "private redis-server on a free port; Redis commands are then not counted"
         ),
     )
+    parser.add_argument(
+        "--events",
+        type=int,
+        help=(
+            "events per run of the fan-out scenarios instead of their own count: a burst "
+            "of 100 lasts a fraction of a second, where a shared machine's drift weighs most"
+        ),
+    )
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
     args = parser.parse_args(argv)
+    if args.events is not None and (args.events < 1 or args.quick):
+        parser.error("--events takes a positive count, and not with --quick")
     args.kinds = tuple(kind for kind in KINDS if kind in args.kinds.split(","))
     if "ours" not in args.kinds:
         parser.error("--kinds must include ours")
@@ -766,14 +776,27 @@ def redis_for(args: argparse.Namespace, needed: bool, workdir: Path) -> Iterator
     yield Redis(SHARED_REDIS_URL, private=False) if reason is None else None
 
 
-def main(argv: list[str]) -> int:
-    args = parse(argv)
+def chosen_scenarios(args: argparse.Namespace) -> list[Scenario]:
+    """The scenarios of this command, at the size it asks for."""
     if args.scenario:
         chosen = [BY_NAME[name] for name in args.scenario]
     else:
         chosen = [scenario for scenario in SCENARIOS if scenario.everyday]
     if args.quick:
         chosen = [scenario for scenario in chosen if scenario.quick is not None]
+    if args.events is not None:
+        chosen = [
+            replace(scenario, options={**scenario.options, "events": args.events})
+            if "events" in scenario.options
+            else scenario
+            for scenario in chosen
+        ]
+    return chosen
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    chosen = chosen_scenarios(args)
     if not chosen:
         print("Nothing to run.")
         return 0

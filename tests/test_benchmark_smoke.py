@@ -131,3 +131,19 @@ def test_quick_memory_figures_below_the_resolution_of_rss_are_not_measured(
         assert run["kib_per_subscription"] is None, (kind, run)
     row = r"\| RSS per active subscription, KiB \| n/a \| n/a \| n/a \| n/a \| n/a \|"
     assert re.search(row, output), output
+
+
+def test_events_lengthens_only_the_fan_out_scenarios_and_is_refused_with_quick() -> None:
+    from benchmarks.__main__ import chosen_scenarios, parse
+
+    chosen = chosen_scenarios(parse(["--events", "1000"]))
+    fanouts = [scenario for scenario in chosen if scenario.mode == "fanout"]
+    assert fanouts and all(scenario.options["events"] == 1000 for scenario in fanouts)
+    assert "1,000 events" in fanouts[0].heading(quick=False)
+    queries = [scenario for scenario in chosen if scenario.mode == "queries"]
+    assert queries and all("events" not in scenario.options for scenario in queries)
+    # The scenarios themselves are untouched.
+    assert chosen_scenarios(parse([]))[0].options["events"] == 100
+    for argv in (["--events", "0"], ["--events", "5", "--quick"]):
+        with pytest.raises(SystemExit):
+            parse(argv)
