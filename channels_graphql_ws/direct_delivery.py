@@ -70,7 +70,11 @@ class DirectDelivery:
             reader = queue.reader  # `queue.idle`, inline
             if direct and calls is not None and reader is not None and not reader.done():
                 record.direct_pending += 1
-                notification.enlist(record.shared_key, record.shared_compute, calls)  # type: ignore[arg-type]
+                key = record.shared_key
+                if key is notification.last_key:  # `enlist`'s first case, inline
+                    notification.last_batch.append(calls)
+                else:
+                    notification.enlist(key, record.shared_compute, calls)  # type: ignore[arg-type]
             else:
                 queue.put(notification)
 

@@ -43,12 +43,12 @@ class Notification:
 
     __slots__ = (
         "_batches",
-        "_last_batch",
-        "_last_key",
         "_packed",
         "_payload",
         "_results",
         "_shared",
+        "last_batch",
+        "last_key",
     )
 
     def __init__(self, packed: bytes, payload: Any) -> None:
@@ -59,9 +59,11 @@ class Notification:
         self._batches: (
             dict[Any, list[tuple[Callable[[Any], None], Callable[[BaseException], None]]]] | None
         ) = None
-        # The batch the previous subscriber joined: most of them share it.
-        self._last_key: Any = None
-        self._last_batch: list[Any] = []
+        #: The key and batch the previous subscriber joined: most of them share
+        #: it, and the fan-out appends to it without a call (`enlist` is the
+        #: way in for any other key).
+        self.last_key: Any = None
+        self.last_batch: list[Any] = []
 
     @classmethod
     def unpack(cls, packed: Any, group: str) -> Notification | None:
@@ -99,8 +101,8 @@ class Notification:
         the batch is cancelled), each one's ``fall_back(error)`` is called
         instead.
         """
-        if key is self._last_key:  # keys of equal results are one object (`shared_key`)
-            self._last_batch.append(calls)
+        if key is self.last_key:  # keys of equal results are one object (`shared_key`)
+            self.last_batch.append(calls)
             return
         batches = self._batches
         if batches is None:
@@ -112,7 +114,7 @@ class Notification:
             task = asyncio.ensure_future(self._send_batch(key, compute, batch, earlier))
             _last_batches[key] = task
             task.add_done_callback(functools.partial(_batch_done, key))
-        self._last_key, self._last_batch = key, batch
+        self.last_key, self.last_batch = key, batch
         batch.append(calls)
 
     async def _send_batch(
