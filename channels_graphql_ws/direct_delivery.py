@@ -15,7 +15,7 @@ behind it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .operations import log_failure
@@ -34,7 +34,7 @@ class DirectDelivery:
     _ops: Operations
     _closed: bool
     _strict: bool
-    _members: dict[str, set[OperationRecord]]
+    _members: dict[str, dict[OperationRecord, None]]
 
     def spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
         raise NotImplementedError
@@ -51,64 +51,30 @@ class DirectDelivery:
         """A broadcast for ``group``: each subscription in it takes it, the fast way if it may.
 
         A subscription may take the fast path when its result is shared
-        (``publish_once``, no middleware; then it has ``direct_calls``), the
-        session does not keep strict ordering, and its notifier is idle:
+        (``publish_once``, no middleware), the session does not keep strict
+        ordering (then it has ``direct_start``), and its notifier is idle:
         waiting, with nothing queued. The notification then joins the
         broadcast's batch, which computes the result once and sends it to
-        each subscriber in turn (see ``Notification.enlist``). It may already
-        be in earlier batches of its key (they send in order); what reaches
-        its queue meanwhile waits for them. Any other subscription gets it
-        in its queue, for its notifier.
+        each subscriber in turn (see ``Notification.enlist`` and
+        ``send_batch``). It may already be in earlier batches of its key
+        (they send in order); what reaches its queue meanwhile waits for
+        them. Any other subscription gets it in its queue, for its notifier.
         """
-        direct = not self._strict
         # Inline on purpose: once per subscriber per broadcast.
         for record in self._members.get(group, ()):
             queue = record.queue
             if queue is None:
                 continue
-            calls = record.direct_calls
             reader = queue.reader  # `queue.idle`, inline
-            if direct and calls is not None and reader is not None and not reader.done():
+            if record.direct_start is not None and reader is not None and not reader.done():
                 record.direct_pending += 1
                 key = record.shared_key
                 if key is notification.last_key:  # `enlist`'s first case, inline
-                    notification.last_batch.append(calls)
+                    notification.last_batch.append(record)
                 else:
-                    notification.enlist(key, record.shared_compute, calls)  # type: ignore[arg-type]
+                    notification.enlist(key, record.shared_compute, record, send_batch, fail_batch)  # type: ignore[arg-type]
             else:
                 queue.put(notification)
-
-    def _direct_sender(
-        self,
-        record: OperationRecord,
-        start: Callable[[OperationId, str], Coroutine[Any, Any, Any] | None],
-    ) -> Callable[[str | None], None]:
-        """What the batch calls with its result for ``record``: it sends now, or
-        hands the send to a task if the socket must wait.
-
-        A closure, not a method: it runs once per subscriber per broadcast.
-        """
-
-        def send_now(text: str | None) -> None:
-            earlier = record.direct_send
-            if earlier is not None and not earlier.done():
-                # An earlier send of this subscriber waits for its socket: this one follows it.
-                record.direct_send = self.spawn(self._send_after(earlier, record, text))
-                return
-            try:
-                if text is not None and record.live and not self._closed:
-                    rest = start(record.id, text)
-                    if rest is not None:
-                        record.direct_send = self.spawn(self._send_rest(rest, record))
-                        return
-            except Exception:
-                log_failure("A notification of operation %r could not be sent.", record.id)
-            # `_direct_done`, inline.
-            record.direct_pending -= 1
-            if record.direct_waiter is not None:
-                self._direct_done_waiter(record)
-
-        return send_now
 
     async def _send_rest(self, rest: Awaitable[None], record: OperationRecord) -> None:
         try:
@@ -146,3 +112,43 @@ class DirectDelivery:
         waiter, record.direct_waiter = record.direct_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+
+def send_batch(batch: list[OperationRecord], text: str | None) -> None:
+    """Hand a batch's shared result to each of its subscribers, in turn.
+
+    One loop for every subscriber of a broadcast in this process, so it
+    does per subscriber only what depends on the subscriber: whether it
+    may still be sent to, and the sink's send, which goes to the socket at
+    once unless the socket makes it wait (then a task finishes it, and a
+    slow client holds up nobody else).
+    """
+    for record in batch:
+        owner = record.direct_owner
+        assert owner is not None
+        earlier = record.direct_send
+        if earlier is not None and not earlier.done():
+            # An earlier send of this subscriber waits for its socket: this one follows it.
+            record.direct_send = owner.spawn(owner._send_after(earlier, record, text))
+            continue
+        if text is not None and record.live and not owner._closed:
+            try:
+                rest = record.direct_start(record.id, text)  # type: ignore[misc]
+            except Exception:
+                rest = None
+                log_failure("A notification of operation %r could not be sent.", record.id)
+            if rest is not None:
+                record.direct_send = owner.spawn(owner._send_rest(rest, record))
+                continue
+        # `_direct_done`, inline.
+        record.direct_pending -= 1
+        if record.direct_waiter is not None:
+            DirectDelivery._direct_done_waiter(record)
+
+
+def fail_batch(batch: list[OperationRecord], error: BaseException) -> None:
+    """The batch's result could not be computed: each subscription ends with an error."""
+    for record in batch:
+        owner = record.direct_owner
+        assert owner is not None
+        owner._fail_directly(record, error)

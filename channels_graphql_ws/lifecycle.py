@@ -83,8 +83,10 @@ class OperationRecord:
     # this subscriber's results shareable, and a notification it carries.
     shared_key: Any = None
     shared_compute: Callable[[Any], Awaitable[str | None]] | None = None
-    #: What the batch calls for this subscriber: with the result, or the failure.
-    direct_calls: tuple[Callable[[Any], None], Callable[[BaseException], None]] | None = None
+    #: The sink's ``start_encoded_result``, when this subscriber may take the fast path.
+    direct_start: Callable[[OperationId, str], Awaitable[Any] | None] | None = None
+    #: The session the fast path sends for.
+    direct_owner: DirectDelivery | None = None
     #: Notifications taken by the fast path and not yet sent.
     direct_pending: int = 0
     #: Made when the notifier must wait for those (a later item arrived).
@@ -120,7 +122,9 @@ class OperationOwner(DirectDelivery):
         self._records: dict[OperationId, OperationRecord] = {}
         # Subscriptions whose `subscribe` ran and whose `unsubscribed` has not.
         self._owed: set[OperationRecord] = set()
-        self._members: dict[str, set[OperationRecord]] = {}
+        # Dicts used as ordered sets: iterating one is cheaper than a set's
+        # sparse table, and `deliver` walks one per broadcast.
+        self._members: dict[str, dict[OperationRecord, None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         # `unsubscribed` calls in progress: never cancelled, waited for by `close`.
         self._unsubscribing: set[asyncio.Task[None]] = set()
@@ -231,13 +235,11 @@ class OperationOwner(DirectDelivery):
         shared_key = self._shared_result_key(record, plan)
         encoded_payload = functools.partial(self._encoded_event_payload, plan)
         record.shared_key, record.shared_compute = shared_key, encoded_payload
-        # Only sinks that can start a send at once (the socket's) take the fast path.
+        # Only sinks that can start a send at once (the socket's) take the fast
+        # path, and only where notifications need not wait for client messages.
         start = getattr(self._sink, "start_encoded_result", None)
-        if start is not None and shared_key is not None:
-            record.direct_calls = (
-                self._direct_sender(record, start),
-                functools.partial(self._fail_directly, record),
-            )
+        if start is not None and shared_key is not None and not self._strict:
+            record.direct_owner, record.direct_start = self, start
         try:
             async for event in stream:
                 while record.direct_pending:
@@ -347,7 +349,7 @@ class OperationOwner(DirectDelivery):
             return
         fanout = self._fanout = self._fanout or self._fanout_source()
         for group in record.groups:
-            self._members.setdefault(group, set()).add(record)
+            self._members.setdefault(group, {})[record] = None
             await fanout.join(group, self)
 
     async def _leave_groups(self, record: OperationRecord) -> None:
@@ -355,7 +357,7 @@ class OperationOwner(DirectDelivery):
             members = self._members.get(group)
             if members is None or record not in members:
                 continue
-            members.discard(record)
+            del members[record]
             if not members:
                 del self._members[group]
                 if self._fanout is not None:

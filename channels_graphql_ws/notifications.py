@@ -56,9 +56,7 @@ class Notification:
         self._payload = payload
         self._shared = type(payload) in _IMMUTABLE
         self._results: dict[Any, _SharedResult] | None = None
-        self._batches: (
-            dict[Any, list[tuple[Callable[[Any], None], Callable[[BaseException], None]]]] | None
-        ) = None
+        self._batches: dict[Any, list[Any]] | None = None
         #: The key and batch the previous subscriber joined: most of them share
         #: it, and the fan-out appends to it without a call (`enlist` is the
         #: way in for any other key).
@@ -88,21 +86,22 @@ class Notification:
         self,
         key: Any,
         compute: Callable[[Any], Awaitable[Any]],
-        calls: tuple[Callable[[Any], None], Callable[[BaseException], None]],
+        entry: Any,
+        send_all: Callable[[list[Any], Any], None],
+        fail_all: Callable[[list[Any], BaseException], None],
     ) -> None:
-        """Have ``send_now(result)`` called once the shared result for ``key`` is computed.
-
-        ``calls`` is ``(send_now, fall_back)``.
+        """Have ``entry`` sent the shared result for ``key`` once it is computed.
 
         The fan-out's fast path for subscribers whose results cannot differ
         and whose notifier is idle: one task computes the result and hands
-        it to every enlisted subscriber in turn, as the floor of this stack
-        does, with no task wake-up per subscriber. If computing it fails (or
-        the batch is cancelled), each one's ``fall_back(error)`` is called
-        instead.
+        it to every enlisted subscriber in one call, ``send_all(batch,
+        result)``, as the floor of this stack does, with no task wake-up per
+        subscriber. If computing it fails (or the batch is cancelled), it
+        calls ``fail_all(batch, error)`` instead. The first entry of a key
+        decides both for its batch.
         """
         if key is self.last_key:  # keys of equal results are one object (`shared_key`)
-            self.last_batch.append(calls)
+            self.last_batch.append(entry)
             return
         batches = self._batches
         if batches is None:
@@ -111,18 +110,21 @@ class Notification:
         if batch is None:
             batch = batches[key] = []
             earlier = _last_batches.get(key)
-            task = asyncio.ensure_future(self._send_batch(key, compute, batch, earlier))
+            sending = self._send_batch(key, compute, batch, earlier, send_all, fail_all)
+            task = asyncio.ensure_future(sending)
             _last_batches[key] = task
             task.add_done_callback(functools.partial(_batch_done, key))
         self.last_key, self.last_batch = key, batch
-        batch.append(calls)
+        batch.append(entry)
 
     async def _send_batch(
         self,
         key: Any,
         compute: Callable[[Any], Awaitable[Any]],
-        batch: list[tuple[Callable[[Any], None], Callable[[BaseException], None]]],
+        batch: list[Any],
         earlier: asyncio.Task[None] | None,
+        send_all: Callable[[list[Any], Any], None],
+        fail_all: Callable[[list[Any], BaseException], None],
     ) -> None:
         try:
             result = await self.shared_result(key, compute)
@@ -130,13 +132,11 @@ class Notification:
                 # The previous broadcast's batch of this key sends first.
                 await asyncio.wait([earlier])
         except BaseException as error:
-            for _, fall_back in batch:
-                fall_back(error)
+            fail_all(batch, error)
             if not isinstance(error, Exception):
                 raise
             return
-        for send_now, _ in batch:
-            send_now(result)
+        send_all(batch, result)
 
     def ready_result(self, key: Any) -> Any:
         """The shared result for ``key`` if already computed, else ``NOT_READY``.
@@ -221,12 +221,14 @@ def run_until_blocked(coroutine: Coroutine[Any, Any, Any]) -> Coroutine[Any, Any
     wait (a client that does not read) is returned as a coroutine that
     finishes it, for the caller to run as a task: one slow client never
     holds up the others. Exceptions of the first step are raised here.
+
+    The coroutine is stepped by iterating its ``__await__``: a coroutine
+    that returns None then ends the loop without the ``StopIteration`` that
+    ``send(None)`` raises, which costs more than the rest of a short send.
     """
-    try:
-        waiting_for = coroutine.send(None)
-    except StopIteration:
-        return None
-    return finish_started(coroutine, waiting_for)
+    for waiting_for in coroutine.__await__():
+        return finish_started(coroutine, waiting_for)
+    return None
 
 
 async def finish_started(coroutine: Coroutine[Any, Any, Any], waiting_for: Any) -> None:

@@ -74,13 +74,11 @@ class SocketSink:
         sending = consumer.base_send({"type": "websocket.send", "text": frame})
         # `notifications.run_until_blocked`, inline: once per subscriber per broadcast.
         try:
-            waiting_for = sending.send(None)
-        except StopIteration:
-            return None
+            for waiting_for in sending.__await__():
+                return consumer._finish_text(finish_started(sending, waiting_for))
         except Exception as error:
             consumer._socket_gone(error)
-            return None
-        return consumer._finish_text(finish_started(sending, waiting_for))
+        return None
 
     async def send_confirmation(self, op_id: OperationId, payload: dict[str, Any]) -> None:
         await self._consumer._apply(self._protocol.send_confirmation(op_id, payload))
