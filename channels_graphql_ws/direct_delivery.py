@@ -18,11 +18,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from . import notifications
 from .operations import log_failure
 from .protocol import OperationId
 
 if TYPE_CHECKING:
-    from . import notifications
     from .lifecycle import OperationRecord, Sink
     from .operations import Operations
 
@@ -48,33 +48,13 @@ class DirectDelivery:
         raise NotImplementedError
 
     def deliver(self, group: str, notification: notifications.Notification) -> None:
-        """A broadcast for ``group``: each subscription in it takes it, the fast way if it may.
+        """A broadcast for ``group`` to this session's subscriptions in it.
 
-        A subscription may take the fast path when its result is shared
-        (``publish_once``, no middleware), the session does not keep strict
-        ordering (then it has ``direct_start``), and its notifier is idle:
-        waiting, with nothing queued. The notification then joins the
-        broadcast's batch, which computes the result once and sends it to
-        each subscriber in turn (see ``Notification.enlist`` and
-        ``send_batch``). It may already be in earlier batches of its key
-        (they send in order); what reaches its queue meanwhile waits for
-        them. Any other subscription gets it in its queue, for its notifier.
+        The fan-out delivers to the subscriptions of every session at once
+        (``notifications.deliver``); this serves a broadcast addressed to
+        this session alone (the older release's group protocol).
         """
-        # Inline on purpose: once per subscriber per broadcast.
-        for record in self._members.get(group, ()):
-            queue = record.queue
-            if queue is None:
-                continue
-            reader = queue.reader  # `queue.idle`, inline
-            if record.direct_start is not None and reader is not None and not reader.done():
-                record.direct_pending += 1
-                key = record.shared_key
-                if key is notification.last_key:  # `enlist`'s first case, inline
-                    notification.last_batch.append(record)
-                else:
-                    notification.enlist(key, record.shared_compute, record, send_batch, fail_batch)  # type: ignore[arg-type]
-            else:
-                queue.put(notification)
+        notifications.deliver(self._members.get(group, ()), notification)
 
     async def _send_rest(self, rest: Awaitable[None], record: OperationRecord) -> None:
         try:

@@ -43,13 +43,21 @@ class GroupListener(Protocol):
 
 
 class _Group:
-    """One group this process listens to, and whether the layer knows it yet."""
+    """One group this process listens to, and whether the layer knows it yet.
 
-    __slots__ = ("joined", "listeners")
+    A listener that joined with a subscriber (a session) is not asked to
+    deliver: its subscribers are, all of the group's in one call per
+    broadcast (``notifications.deliver``), with no call per session. Other
+    listeners get ``deliver`` each.
+    """
+
+    __slots__ = ("delivering", "joined", "listeners", "subscribers")
 
     def __init__(self) -> None:
-        # A dict used as an ordered set: cheaper to walk per broadcast than a set.
+        # Dicts used as ordered sets: cheaper to walk per broadcast than sets.
         self.listeners: dict[GroupListener, None] = {}
+        self.delivering: dict[GroupListener, None] = {}
+        self.subscribers: dict[notifications.Subscriber, None] = {}
         # Set once group_add has returned (or failed, to be retried): a
         # later joiner waits for it, so "joined" always means live.
         self.joined = asyncio.Event()
@@ -89,21 +97,29 @@ class ProcessFanout:
         state = self._groups.get(group)
         return frozenset(state.listeners) if state is not None else frozenset()
 
-    async def join(self, group: str, listener: GroupListener) -> None:
+    async def join(
+        self,
+        group: str,
+        listener: GroupListener,
+        subscriber: notifications.Subscriber | None = None,
+    ) -> None:
         """Listen to ``group``; returns once the process's membership exists at the layer.
 
-        The first local listener makes the membership; later ones wait for
-        it. A layer error does not fail the join: the membership is made
-        again once the layer answers, so a subscription made during an
-        outage receives what is broadcast after it.
+        With a ``subscriber``, broadcasts go to it (and to the listener's
+        other subscribers joined so), not through ``listener.deliver``;
+        ``discard`` removes it. The first local listener makes the
+        membership; later ones wait for it. A layer error does not fail the
+        join: the membership is made again once the layer answers, so a
+        subscription made during an outage receives what is broadcast after
+        it.
         """
         state = self._groups.get(group)
         if state is not None:
-            state.listeners[listener] = None
+            self._add(state, listener, subscriber)
             await state.joined.wait()
             return
         state = self._groups[group] = _Group()
-        state.listeners[listener] = None
+        self._add(state, listener, subscriber)
         try:
             async with self._membership_change(group):
                 if self._groups.get(group) is not state:
@@ -117,11 +133,29 @@ class ProcessFanout:
         finally:
             state.joined.set()
 
+    @staticmethod
+    def _add(
+        state: _Group, listener: GroupListener, subscriber: notifications.Subscriber | None
+    ) -> None:
+        state.listeners[listener] = None
+        if subscriber is None:
+            state.delivering[listener] = None
+        else:
+            state.subscribers[subscriber] = None
+
+    def discard(self, group: str, subscriber: notifications.Subscriber) -> None:
+        """Stop delivering ``group``'s broadcasts to ``subscriber`` (its listener stays)."""
+        state = self._groups.get(group)
+        if state is not None:
+            state.subscribers.pop(subscriber, None)
+
     async def leave(self, group: str, listener: GroupListener) -> None:
+        """Stop listening; the listener's subscribers must have been discarded first."""
         state = self._groups.get(group)
         if state is None or listener not in state.listeners:
             return
         del state.listeners[listener]
+        state.delivering.pop(listener, None)
         if state.listeners:
             return
         del self._groups[group]
@@ -247,7 +281,9 @@ class ProcessFanout:
             if notification is None:
                 return
             self.dispatched += 1
-            for listener in list(state.listeners):
+            if state.subscribers:
+                notifications.deliver(list(state.subscribers), notification)
+            for listener in list(state.delivering):
                 listener.deliver(group, notification)
         elif kind == broadcast.UNSUBSCRIBE:
             for listener in list(state.listeners):

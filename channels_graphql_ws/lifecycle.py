@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from graphql import GraphQLResolveInfo
 
 from . import notifications, subscription
-from .direct_delivery import DirectDelivery
+from .direct_delivery import DirectDelivery, fail_batch, send_batch
 from .operations import Operations, Plan, Refusal, error_log_budget, log_failure
 from .protocol import OperationId, encode_message
 
@@ -51,7 +51,8 @@ class Sink(Protocol):
 class Fanout(Protocol):
     """The per-process fan-out as a session uses it (``fanout.ProcessFanout``)."""
 
-    async def join(self, group: str, listener: Any) -> None: ...
+    async def join(self, group: str, listener: Any, subscriber: Any = None) -> None: ...
+    def discard(self, group: str, subscriber: Any) -> None: ...
     async def leave(self, group: str, listener: Any) -> None: ...
 
 
@@ -83,10 +84,12 @@ class OperationRecord:
     # this subscriber's results shareable, and a notification it carries.
     shared_key: Any = None
     shared_compute: Callable[[Any], Awaitable[str | None]] | None = None
-    #: The sink's ``start_encoded_result``, when this subscriber may take the fast path.
-    direct_start: Callable[[OperationId, str], Awaitable[Any] | None] | None = None
-    #: The session the fast path sends for.
+    #: Set while this subscriber may take the fast path: what its batch calls
+    #: (``notifications.deliver``), the session it sends for, and its sink's
+    #: ``start_encoded_result``.
+    direct_batch: notifications.BatchCalls | None = None
     direct_owner: DirectDelivery | None = None
+    direct_start: Callable[[OperationId, str], Awaitable[Any] | None] | None = None
     #: Notifications taken by the fast path and not yet sent.
     direct_pending: int = 0
     #: Made when the notifier must wait for those (a later item arrived).
@@ -240,6 +243,7 @@ class OperationOwner(DirectDelivery):
         start = getattr(self._sink, "start_encoded_result", None)
         if start is not None and shared_key is not None and not self._strict:
             record.direct_owner, record.direct_start = self, start
+            record.direct_batch = (send_batch, fail_batch)
         try:
             async for event in stream:
                 while record.direct_pending:
@@ -350,7 +354,9 @@ class OperationOwner(DirectDelivery):
         fanout = self._fanout = self._fanout or self._fanout_source()
         for group in record.groups:
             self._members.setdefault(group, {})[record] = None
-            await fanout.join(group, self)
+            # The fan-out delivers to the record itself, in one loop for the
+            # whole process; the session listens for the group's `unsubscribe`.
+            await fanout.join(group, self, record)
 
     async def _leave_groups(self, record: OperationRecord) -> None:
         for group in record.groups:
@@ -358,6 +364,8 @@ class OperationOwner(DirectDelivery):
             if members is None or record not in members:
                 continue
             del members[record]
+            if self._fanout is not None:
+                self._fanout.discard(group, record)
             if not members:
                 del self._members[group]
                 if self._fanout is not None:

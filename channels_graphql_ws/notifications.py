@@ -12,8 +12,8 @@ import asyncio
 import collections
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any, Generic, Protocol, TypeVar
 
 from . import serializer
 
@@ -29,6 +29,56 @@ NOT_READY: Any = object()
 
 
 Result = TypeVar("Result")
+#: What a batch calls with its subscribers: ``(send_all(batch, result), fail_all(batch, error))``.
+BatchCalls = tuple[Callable[[list[Any], Any], None], Callable[[list[Any], BaseException], None]]
+
+
+class Subscriber(Protocol):
+    """A subscription as ``deliver`` sees it (``lifecycle.OperationRecord``)."""
+
+    queue: NotificationQueue[Any] | None
+    #: Set while the subscriber may take the fast path (``Notification.enlist``).
+    direct_batch: BatchCalls | None
+    #: Notifications taken by the fast path and not yet sent.
+    direct_pending: int
+    shared_key: Any
+    shared_compute: Callable[[Any], Awaitable[Any]] | None
+
+
+def deliver(subscribers: Iterable[Subscriber], notification: Notification) -> None:
+    """A broadcast for these subscribers: each takes it, the fast way if it may.
+
+    A subscriber may take the fast path when its result is shared
+    (``publish_once``, no middleware) and its session does not keep strict
+    ordering (then it has ``direct_batch``), and its notifier is idle:
+    waiting, with nothing queued. The notification then joins the
+    broadcast's batch, which computes the result once and sends it to each
+    subscriber in turn (``Notification.enlist``). It may already be in
+    earlier batches of its key (they send in order); what reaches its queue
+    meanwhile waits for them. Any other subscriber gets it in its queue,
+    for its notifier.
+
+    The fan-out calls this once per broadcast with every subscriber of the
+    group in the process: the loop is the per-subscriber cost of a
+    broadcast, so it is written out inline.
+    """
+    for record in subscribers:
+        queue = record.queue
+        if queue is None:
+            continue
+        reader = queue.reader  # `queue.idle`, inline
+        calls = record.direct_batch
+        if calls is not None and reader is not None and not reader.done():
+            record.direct_pending += 1
+            key = record.shared_key
+            if key is notification.last_key:  # `enlist`'s first case, inline
+                notification.last_batch.append(record)
+            else:
+                compute = record.shared_compute
+                assert compute is not None
+                notification.enlist(key, compute, record, *calls)
+        else:
+            queue.put(notification)
 
 
 class Notification:

@@ -146,10 +146,12 @@ class OperationSession(OperationOwner):
             await asyncio.wait(list(self._unsubscribing))
         for record in list(self._owed):
             await self._run_unsubscribed(record)
-        groups, self._members = list(self._members), {}
+        members, self._members = self._members, {}
         self._records.clear()
         if self._fanout is not None:
-            for group in groups:
+            for group, records in members.items():
+                for record in records:
+                    self._fanout.discard(group, record)
                 await self._fanout.leave(group, self)
 
     # ------------------------------------------------------- operations
