@@ -68,7 +68,9 @@ class ServerConnection:
         self.max_operations = max_operations
         self.state = ConnectionState.WAITING_INIT
         self._operations: dict[OperationId, OperationState] = {}
-        # The start of every result frame of a running subscription, built once.
+        # The start of every result frame of a running operation, built once.
+        # Only running operations have one (it goes when the operation stops,
+        # ends or the connection closes): finding it is the check.
         self._frame_heads: dict[OperationId, str] = {}
         # Legacy starts (and stops) received before the ack, in order; replayed
         # by acknowledge().
@@ -202,6 +204,7 @@ class ServerConnection:
         if self._operations.get(op_id) is not OperationState.RUNNING:
             return []  # unknown, ended, or already being stopped
         self._operations[op_id] = OperationState.STOPPING
+        self._frame_heads.pop(op_id, None)
         return [OperationStopRequested(op_id)]
 
     def _malformed(self, message: Malformed) -> list[Output]:
@@ -274,10 +277,10 @@ class ServerConnection:
 
         The hot path of a broadcast: once per subscriber per event.
         """
-        if self._operations.get(op_id) is not _RUNNING or self.state is _CLOSED:
-            return None
         head = self._frame_heads.get(op_id)
         if head is None:
+            if self._operations.get(op_id) is not _RUNNING or self.state is _CLOSED:
+                return None
             head = self._frame_heads[op_id] = (
                 f'{{"type": "{self.dialect.result_type}", "id": {json.dumps(op_id)}, "payload": '
             )

@@ -31,6 +31,7 @@ from channels_graphql_ws.protocol import (
     Output,
     PongReceived,
     Send,
+    SendText,
     ServerConnection,
     Subscribe,
 )
@@ -128,6 +129,7 @@ def assert_silent(conn: ServerConnection, *op_ids: str) -> None:
     for op_id in dict.fromkeys(("1", "2", *op_ids)):
         calls += [
             (f"send_result({op_id})", partial(conn.send_result, op_id, {"data": {}})),
+            (f"send_encoded_result({op_id})", partial(conn.send_encoded_result, op_id, "{}")),
             (f"complete({op_id})", partial(conn.complete, op_id)),
             (f"send_error({op_id})", partial(conn.send_error, op_id, errors)),
             (f"send_document_errors({op_id})", partial(conn.send_document_errors, op_id, errors)),
@@ -153,11 +155,24 @@ def assert_closes(conn: ServerConnection, outputs: list[Output], code: int, *op_
 
 
 def acked_with_running_operation() -> ServerConnection:
-    """An acknowledged connection where operation "1" runs and has sent a result."""
+    """An acknowledged connection where operation "1" runs and has sent results.
+
+    One of them was pre-encoded, so the frame head of "1" is cached: a close
+    must silence it too.
+    """
     conn = connection("acked")
     start(conn, "1")
     assert conn.send_result("1", {"data": {"n": 1}}) == [next_message("1", {"data": {"n": 1}})]
+    assert encoded_frames(conn.send_encoded_result("1", '{"data":{"n":2}}')) == [
+        {"type": "next", "id": "1", "payload": {"data": {"n": 2}}}
+    ]
     return conn
+
+
+def encoded_frames(outputs: list[Output]) -> list[Any]:
+    """What ``send_encoded_result`` put on the wire, parsed."""
+    assert all(isinstance(output, SendText) for output in outputs), outputs
+    return [json.loads(output.text) for output in outputs if isinstance(output, SendText)]
 
 
 def connection_in(state: State) -> tuple[ServerConnection, tuple[str, ...]]:
@@ -1216,3 +1231,21 @@ def test_pong_timeout_closes_1011_once_acknowledged() -> None:
     [close] = conn.pong_timeout()
     assert close == Close(CloseCode.INTERNAL_ERROR, "No pong received in time")
     assert conn.closed and conn.pong_timeout() == []
+
+
+def test_a_pre_encoded_result_is_sent_only_while_its_operation_runs() -> None:
+    """The cached frame head must not outlive the running state: a client's
+    ``complete``, the operation's end and a reuse of its id each change it."""
+    conn = connection("acked")
+    start(conn, "7")
+    assert encoded_frames(conn.send_encoded_result("7", '{"data":{"n":1}}')) == [
+        {"type": "next", "id": "7", "payload": {"data": {"n": 1}}}
+    ]
+    assert [type(o) for o in conn.receive_frame(complete_frame("7"))] == [OperationStopRequested]
+    assert conn.send_encoded_result("7", '{"data":{"n":2}}') == []
+    assert conn.complete("7") == [complete_message("7")]
+    assert conn.send_encoded_result("7", '{"data":{"n":3}}') == []
+    start(conn, "7")
+    assert encoded_frames(conn.send_encoded_result("7", '{"data":{"n":4}}')) == [
+        {"type": "next", "id": "7", "payload": {"data": {"n": 4}}}
+    ]
