@@ -80,7 +80,7 @@ class OperationRecord:
     notifier: asyncio.Task[Any] | None = None
     live: bool = False
     ending: bool = False
-    # The fan-out's fast path (``DirectDelivery.deliver``): what makes
+    # The fan-out's fast path (``notifications.deliver``): what makes
     # this subscriber's results shareable, and a notification it carries.
     shared_key: Any = None
     shared_compute: Callable[[Any], Awaitable[str | None]] | None = None
