@@ -66,7 +66,8 @@ def deliver(subscribers: Iterable[Subscriber], notification: Notification) -> No
         queue = record.queue
         if queue is None:
             continue
-        reader = queue.reader  # `queue.idle`, inline
+        # Idle: the reader waits, which means nothing is queued (`put` hands items to it).
+        reader = queue.reader
         calls = record.direct_batch
         if calls is not None and reader is not None and not reader.done():
             record.direct_pending += 1
@@ -339,13 +340,6 @@ class NotificationQueue(Generic[Item]):
 
     def __len__(self) -> int:
         return len(self._items)
-
-    @property
-    def idle(self) -> bool:
-        """Nothing waits and the reader waits for the next item."""
-        # A waiting reader means an empty queue: `put` hands items to it.
-        reader = self.reader
-        return reader is not None and not reader.done()
 
     def put(self, item: Item) -> None:
         reader = self.reader
