@@ -10,6 +10,7 @@ queue per subscription (``NotificationQueue``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import weakref
@@ -61,8 +62,13 @@ def group_name(subscription_class: type, group: object = None) -> str:
     suffix = f"{subscription_class.__module__}.{subscription_class.__qualname__}"
     if group is not None:
         suffix += f"-{group}"
-    digest = hashlib.sha256(suffix.encode("utf-8")).hexdigest()
-    return f"{_group_name_prefix()}-{digest}"
+    return f"{_group_name_prefix()}-{_digest(suffix)}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(suffix: str) -> str:
+    """A broadcast names its group every time; the names repeat, so the hash need not."""
+    return hashlib.sha256(suffix.encode("utf-8")).hexdigest()
 
 
 # ------------------------------------------------------------- the layer

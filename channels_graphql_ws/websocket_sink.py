@@ -67,7 +67,15 @@ class SocketSink:
         """
         consumer = self._consumer
         protocol = consumer._protocol
-        frame = None if protocol is None else protocol.encoded_result_frame(op_id, payload_json)
+        if protocol is None:
+            return None
+        head = protocol.frame_heads.get(op_id)
+        # Running, with its head built: no call into the protocol.
+        frame = (
+            f"{head}{payload_json}}}"
+            if head is not None
+            else protocol.encoded_result_frame(op_id, payload_json)
+        )
         if frame is None:
             return None
         # Channels' `send(text_data=...)` builds exactly this message.

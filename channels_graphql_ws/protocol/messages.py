@@ -262,6 +262,11 @@ def _utf8_size_over(text: str, limit: int) -> bool:
     return len(text.encode("utf-8", "surrogatepass")) > limit
 
 
+#: Built once: ``json.dumps`` with an option builds a new encoder per call,
+#: and every frame and shared notification result passes through here.
+_strict_json = json.JSONEncoder(allow_nan=False).encode
+
+
 def encode_message(message: Mapping[str, Any]) -> str:
     """A server message as JSON text every client can parse.
 
@@ -269,4 +274,4 @@ def encode_message(message: Mapping[str, Any]) -> str:
     fail on a frame holding them, so such a value raises ``ValueError``
     here and the operation ends with an ``error`` instead.
     """
-    return json.dumps(message, allow_nan=False)
+    return _strict_json(message)

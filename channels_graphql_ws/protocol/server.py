@@ -11,6 +11,7 @@ anything for an id that has ended.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from .codes import CLOSE_REASONS, CloseCode, limit_close_reason
@@ -70,8 +71,11 @@ class ServerConnection:
         self._operations: dict[OperationId, OperationState] = {}
         # The start of every result frame of a running operation, built once.
         # Only running operations have one (it goes when the operation stops,
-        # ends or the connection closes): finding it is the check.
+        # ends or the connection closes): finding it is the check. Callers
+        # on the fan-out's hot path read it (``frame_heads``) before calling
+        # ``encoded_result_frame``, which builds a missing one.
         self._frame_heads: dict[OperationId, str] = {}
+        self.frame_heads: Mapping[OperationId, str] = self._frame_heads
         # Legacy starts (and stops) received before the ack, in order; replayed
         # by acknowledge().
         self._deferred: list[Subscribe | Complete] = []
