@@ -12,6 +12,7 @@ judges no target.
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -147,3 +148,30 @@ def test_events_lengthens_only_the_fan_out_scenarios_and_is_refused_with_quick()
     for argv in (["--events", "0"], ["--events", "5", "--quick"]):
         with pytest.raises(SystemExit):
             parse(argv)
+
+
+def test_a_ratio_target_is_judged_on_the_alternated_runs_pair_by_pair() -> None:
+    from benchmarks.__main__ import BY_NAME, Outcome, judge
+
+    scenario = BY_NAME["fanout-memory"]
+    metric = next(m for m in scenario.metrics if m.key == "server_cpu_us_per_notification")
+    outcome = Outcome(scenario, ("ours", "floor"), quick=False)
+    key = metric.key
+    # The machine's speed drifted between pairs: the medians come from
+    # different pairs (36 / 20 = 1.8x), while the pairs are 1.3x, 1.95x, 1.2x.
+    for ours, floor in ((13.0, 10.0), (39.0, 20.0), (36.0, 30.0)):
+        outcome.runs["ours"].append({key: ours})
+        outcome.runs["floor"].append({key: floor})
+    assert outcome.paired_ratio("ours", "floor", key) == pytest.approx(1.3)
+    verdict = judge(metric, outcome)
+    assert verdict == ("<= 1.5x floor: met (paired runs' median 1.30x, medians' ratio 1.80x)"), (
+        verdict
+    )
+    outcome.runs["ours"][0][key] = 19.0  # a second pair over 1.5x fails it
+    verdict = judge(metric, outcome)
+    assert verdict.startswith("<= 1.5x floor: NOT met (paired runs' median 1.90x"), verdict
+    # Unequal run counts: no pairs, the medians decide.
+    outcome.runs["floor"].pop()
+    assert math.isnan(outcome.paired_ratio("ours", "floor", key))
+    verdict = judge(metric, outcome)
+    assert "paired" not in verdict and verdict.startswith("<= 1.5x floor: "), verdict
