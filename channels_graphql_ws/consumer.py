@@ -25,8 +25,9 @@ from graphql.execution import MiddlewareManager
 from . import broadcast, collector, notifications
 from .config import ConsumerConfig
 from .dict_as_object import DictAsObject
-from .fanout import LayerErrorsWaitedOut, ProcessFanout, fanout_for
+from .fanout import ProcessFanout, fanout_for
 from .http_transport import HttpExchange
+from .layer_errors import LayerErrorsWaitedOut
 from .operations import Operations
 from .protocol import (
     FALLBACK_CLOSE_CODES,

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, Protocol
 
 from channels.layers import BaseChannelLayer
@@ -328,76 +327,3 @@ def fanout_for(layer: BaseChannelLayer) -> ProcessFanout:
     if fanout is None or fanout.layer is not layer:
         fanout = per_loop[id(layer)] = ProcessFanout(layer)
     return fanout
-
-
-_last_layer_error_log = 0.0
-
-
-async def receive_through_layer_errors(
-    receive: Callable[[], Awaitable[Any]], must_stop: Callable[[], bool]
-) -> Any:
-    """Read a layer channel, waiting out layer errors instead of raising them.
-
-    Channels closes a socket (1011) when its consumer's channel read
-    raises: with Redis down, every socket of the process would go. Wrapped
-    in this, a layer error only delays that channel. ``must_stop`` says
-    when a failure ends the read instead (the consumer is going away).
-    """
-    global _last_layer_error_log
-    delay = 0.05
-    while True:
-        try:
-            return await receive()
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            if must_stop():
-                raise asyncio.CancelledError() from error
-            if is_idle_timeout(error):
-                continue  # redis-py's socket timeout on an idle blocking read
-            now = time.monotonic()
-            if now - _last_layer_error_log >= ERROR_LOG_INTERVAL:
-                _last_layer_error_log = now
-                log.error(
-                    "Channel layer receive failed (%s: %s); retrying.", type(error).__name__, error
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_RETRY_DELAY)
-
-
-class LayerErrorsWaitedOut:
-    """For a Channels consumer: a failing read of its own layer channel is retried.
-
-    Channels reads the consumer's channel through ``channel_receive`` and
-    closes the socket (1011) when that raises: with Redis down, every socket
-    of the process would go. Wrapped, a layer error only delays that channel.
-    """
-
-    _disconnected: bool
-
-    @property
-    def channel_receive(self) -> Callable[[], Awaitable[Any]]:
-        return self._channel_receive
-
-    @channel_receive.setter
-    def channel_receive(self, receive: Callable[[], Awaitable[Any]]) -> None:
-        # Channels sets this to read the consumer's own layer channel and
-        # closes the socket (1011) when it raises: wrapped, it waits out
-        # layer errors instead.
-        self._channel_receive = functools.partial(
-            receive_through_layer_errors, receive, self._reading_must_stop
-        )
-
-    def _reading_must_stop(self) -> bool:
-        """Whether a failed layer read should end instead of being retried.
-
-        On Python 3.10 and 3.11 a cancellation can be lost inside the layer
-        (``asyncio.wait_for`` in redis-py), and the read fails later instead:
-        after the disconnect, or while the task is being cancelled, that
-        failure ends the read.
-        """
-        if self._disconnected:
-            return True
-        task = asyncio.current_task()
-        cancelling = getattr(task, "cancelling", None)  # Python 3.11+
-        return bool(cancelling and cancelling())

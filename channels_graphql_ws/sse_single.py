@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 from channels.exceptions import ChannelFull
 
-from .fanout import receive_through_layer_errors
 from .http_streams import HttpStream, SingleConnectionSse, StreamHost
+from .layer_errors import receive_through_layer_errors
 from .operations import Operations, Refusal
 from .protocol import params, sse
 from .protocol.accept import accepts_text_plain

@@ -167,6 +167,7 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
     "notifications": frozenset({"serializer"}),
     "log_budget": frozenset(),
     "fanout": frozenset({"broadcast", "notifications"}),
+    "layer_errors": frozenset({"fanout"}),
     "config": frozenset({"execution", "graphiql", "limits", "operations", "protocol"}),
     "graphiql": frozenset(),
     "http_transport": frozenset(
@@ -174,7 +175,9 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
     ),
     "http_streams": frozenset({"operations", "protocol", "session"}),
     "reservations": frozenset(),
-    "sse_single": frozenset({"fanout", "http_streams", "operations", "protocol", "reservations"}),
+    "sse_single": frozenset(
+        {"http_streams", "layer_errors", "operations", "protocol", "reservations"}
+    ),
     "consumer": frozenset(
         {
             "broadcast",
@@ -184,6 +187,7 @@ ALLOWED_INTERNAL: dict[str, frozenset[str]] = {
             "execution",
             "fanout",
             "http_transport",
+            "layer_errors",
             "notifications",
             "operations",
             "protocol",
